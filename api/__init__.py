@@ -1,0 +1,1 @@
+"""The HTTP API (FastAPI). Thin: routes call layers/ and geo_outreach/."""

@@ -1,0 +1,1 @@
+"""One module per layer: the table model, its pydantic schemas and its queries."""

@@ -1,0 +1,135 @@
+"""Help facilities on the ladder (ogrzewalnia … mieszkanie chronione), with free beds and hours."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+
+from geoalchemy2 import WKBElement
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from sqlalchemy import Boolean, CheckConstraint, DateTime, Integer, Text, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from geo_outreach.vocab import FACILITY_TYPES, WEEKDAYS, sql_in
+from layers.base import Base, Tracked, geometry, gist, uuid_pk
+
+TABLE = "facilities"
+GEOMETRY_TYPE = "POINT"
+_MONTH_DAY = r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+
+
+class Facility(Tracked, Base):
+    __tablename__ = TABLE
+    __table_args__ = (
+        CheckConstraint(sql_in("type", FACILITY_TYPES), name="type"),
+        CheckConstraint("capacity IS NULL OR capacity >= 0", name="capacity"),
+        CheckConstraint(
+            "free_beds IS NULL OR (free_beds >= 0 AND (capacity IS NULL OR free_beds <= capacity))",
+            name="free_beds",
+        ),
+        # A confidential place (e.g. a shelter for violence survivors) can never be public.
+        CheckConstraint("NOT (public AND confidential)", name="public_confidential"),
+        CheckConstraint(
+            f"(season_from IS NULL) = (season_to IS NULL) AND "
+            f"(season_from IS NULL OR "
+            f"(season_from ~ '{_MONTH_DAY}' AND season_to ~ '{_MONTH_DAY}'))",
+            name="season",
+        ),
+        gist(TABLE),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    code: Mapped[str] = mapped_column(Text, nullable=False, unique=True)
+    name: Mapped[str] = mapped_column(Text, nullable=False)
+    type: Mapped[str] = mapped_column(Text, nullable=False)
+    address: Mapped[str | None] = mapped_column(Text)
+    phone: Mapped[str | None] = mapped_column(Text)
+    capacity: Mapped[int | None] = mapped_column(Integer)
+    free_beds: Mapped[int | None] = mapped_column(Integer)
+    free_beds_updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # HSDS-style weekly schedule: [{"byday": "MO", "opens_at": "20:00", "closes_at": "08:00"}]
+    opening_hours: Mapped[list[dict[str, str]]] = mapped_column(
+        JSONB, nullable=False, server_default=text("'[]'::jsonb")
+    )
+    # Season as MM-DD; season_from > season_to wraps the new year (e.g. 11-01 … 03-31).
+    season_from: Mapped[str | None] = mapped_column(Text)
+    season_to: Mapped[str | None] = mapped_column(Text)
+    public: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
+    confidential: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, server_default=text("false")
+    )
+    version: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("1"))
+    geom: Mapped[WKBElement] = geometry(GEOMETRY_TYPE)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+
+class ScheduleEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    byday: str = Field(json_schema_extra={"enum": list(WEEKDAYS)})
+    opens_at: str = Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    # closes_at earlier than opens_at means the place closes the next morning.
+    closes_at: str = Field(pattern=r"^([01][0-9]|2[0-4]):[0-5][0-9]$")
+
+    @field_validator("byday")
+    @classmethod
+    def _day(cls, v: str) -> str:
+        if v not in WEEKDAYS:
+            msg = f"byday must be one of {', '.join(WEEKDAYS)}"
+            raise ValueError(msg)
+        return v
+
+
+class FacilityIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    code: str = Field(min_length=1, max_length=40)
+    name: str = Field(min_length=1, max_length=200)
+    type: str = Field(json_schema_extra={"enum": list(FACILITY_TYPES)})
+    address: str | None = Field(default=None, max_length=300)
+    phone: str | None = Field(default=None, max_length=50)
+    capacity: int | None = Field(default=None, ge=0, le=10_000)
+    free_beds: int | None = Field(default=None, ge=0, le=10_000)
+    opening_hours: list[ScheduleEntry] = Field(default_factory=list)
+    season_from: str | None = Field(default=None, pattern=_MONTH_DAY)
+    season_to: str | None = Field(default=None, pattern=_MONTH_DAY)
+    public: bool = False
+    confidential: bool = False
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FacilityIn:
+        if self.type not in FACILITY_TYPES:
+            msg = f"type '{self.type}' is not one of: {', '.join(FACILITY_TYPES)}"
+            raise ValueError(msg)
+        if self.public and self.confidential:
+            msg = "a confidential facility cannot be public"
+            raise ValueError(msg)
+        if (
+            self.free_beds is not None
+            and self.capacity is not None
+            and self.free_beds > self.capacity
+        ):
+            msg = "free_beds cannot exceed capacity"
+            raise ValueError(msg)
+        if (self.season_from is None) != (self.season_to is None):
+            msg = "season_from and season_to go together"
+            raise ValueError(msg)
+        return self
+
+
+def parse_hours(value: str) -> list[dict[str, str]]:
+    """'MO-FR 20:00-08:00; SA 10:00-14:00' → HSDS-style entries (for CSV imports)."""
+    entries: list[dict[str, str]] = []
+    for part in filter(None, (p.strip() for p in value.split(";"))):
+        m = re.fullmatch(r"([A-Z]{2})(?:-([A-Z]{2}))?\s+(\d\d:\d\d)-(\d\d:\d\d)", part)
+        if not m or m.group(1) not in WEEKDAYS or (m.group(2) and m.group(2) not in WEEKDAYS):
+            msg = f"'{part}' is not like 'MO-FR 20:00-08:00'"
+            raise ValueError(msg)
+        first = WEEKDAYS.index(m.group(1))
+        last = WEEKDAYS.index(m.group(2) or m.group(1))
+        for day in WEEKDAYS[first : last + 1]:
+            entries.append({"byday": day, "opens_at": m.group(3), "closes_at": m.group(4)})
+    return entries

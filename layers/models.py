@@ -1,0 +1,25 @@
+"""Every table model, imported once so Base.metadata is complete (for Alembic and tests)."""
+
+from layers.areas import Area
+from layers.audit import AuditEntry
+from layers.base import Base
+from layers.facilities import Facility
+from layers.patrols import Patrol, PatrolStop
+from layers.sites import SiteStatusChange, SleepingSite
+from layers.sos_bus import SosBusDuty, SosBusRoute, SosBusStop
+from layers.visits import Visit
+
+__all__ = [
+    "Area",
+    "AuditEntry",
+    "Base",
+    "Facility",
+    "Patrol",
+    "PatrolStop",
+    "SiteStatusChange",
+    "SleepingSite",
+    "SosBusDuty",
+    "SosBusRoute",
+    "SosBusStop",
+    "Visit",
+]
