@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import shapely
 from sqlalchemy import func, literal, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
@@ -479,7 +480,7 @@ def _visit(
     present = site.estimated_people if site.status in ("active", "seasonal") else 0
     met = int(rng.binomial(present, 0.6)) if present else int(rng.random() < 0.1)
     winter = at.month in (1, 2, 3, 11, 12)
-    aided = int(rng.binomial(met, 0.36))
+    aided = int(rng.binomial(met, 0.32))
     referred = int(rng.binomial(met, 0.06))
     help_given = []
     if aided:
@@ -537,7 +538,13 @@ def load(
     log("  facilities")
     summary.added["facilities"] = load_facilities(session, datetime(year, 12, 31, 20, 0, tzinfo=TZ))
     log("  sleeping sites from OSM features of the extract")
-    sites = demo_sites(data_dir, seed=seed)
+    # Sites only inside the served cities: the extract reaches into neighbouring communes.
+    cities = session.execute(
+        select(func.ST_AsBinary(func.ST_Union(Area.geom))).where(
+            Area.kind == "city", Area.is_demo.is_(True)
+        )
+    ).scalar_one()
+    sites = demo_sites(data_dir, seed=seed, within=shapely.from_wkb(bytes(cities)))
     summary.added["sleeping_sites"] = load_sites(session, sites)
     log("  SOS bus route along the transit streets")
     added, route_id = load_sos_bus(session, demo_sos_bus_route(data_dir), year)

@@ -24,6 +24,7 @@ from pyproj import Geod
 from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import connected_components, dijkstra
 from scipy.spatial import cKDTree
+from shapely.geometry.base import BaseGeometry
 
 from geo_outreach.errors import GeoOutreachError
 
@@ -352,12 +353,14 @@ def demo_sites(
     min_spacing_m: float = 25.0,
     max_jitter_m: float = 15.0,
     cell_m: float = 1000.0,
+    within: BaseGeometry | None = None,
 ) -> list[DemoSite]:
     """`n` demonstration sites derived from the OSM features of the extract.
 
     `pbf` defaults to the Gdańsk extract under `data_dir` (a relative path is taken under
     `data_dir`); `bbox` (min_lon, min_lat, max_lon, max_lat) defaults to the data's extent less
-    100 m, so that no site sits on the cut edge of the extract.
+    100 m, so that no site sits on the cut edge of the extract. `within` (lon/lat polygons, e.g.
+    the served cities) keeps sites inside it, clear of its edge by the jitter.
     """
     if n < 1:
         msg = f"n must be at least 1, got {n}"
@@ -384,9 +387,15 @@ def demo_sites(
     # The jitter must not push a site out of the box, so candidates keep a margin inside it.
     margin_x, margin_y = max_jitter_m / kx, max_jitter_m / ky
     inner = (bbox[0] + margin_x, bbox[1] + margin_y, bbox[2] - margin_x, bbox[3] - margin_y)
+    inside = np.ones(len(candidates), dtype=bool)
+    if within is not None:
+        shrunk = within.buffer(-max_jitter_m / ky)
+        lons = np.array([c.lon for c in candidates])
+        lats = np.array([c.lat for c in candidates])
+        inside = shapely.contains_xy(shrunk, lons, lats)
     by_category: dict[str, list[_Candidate]] = {c: [] for c in CATEGORIES}
-    for cand in candidates:
-        if inner[0] <= cand.lon <= inner[2] and inner[1] <= cand.lat <= inner[3]:
+    for cand, ok in zip(candidates, inside, strict=True):
+        if ok and inner[0] <= cand.lon <= inner[2] and inner[1] <= cand.lat <= inner[3]:
             by_category[cand.label.category].append(cand)
 
     rng = np.random.default_rng(seed)
@@ -1041,12 +1050,12 @@ def _street_graph(path: Path, *, snap_m: float) -> _StreetGraph:
     ends = np.cumsum(lengths) - 1
     is_start = np.ones(count, dtype=bool)
     is_start[ends] = False
-    a = np.flatnonzero(is_start)
-    b = a + 1
-    edge_factor = np.repeat(np.asarray(factors), lengths)[a]
-    step = xy[b] - xy[a]
+    tail = np.flatnonzero(is_start)
+    head = tail + 1
+    edge_factor = np.repeat(np.asarray(factors), lengths)[tail]
+    step = xy[head] - xy[tail]
     weight = np.hypot(step[:, 0], step[:, 1]) * edge_factor
-    u, v = node_of[a], node_of[b]
+    u, v = node_of[tail], node_of[head]
     keep = u != v
     u, v, weight = u[keep], v[keep], np.maximum(weight[keep], 1e-3)
     # Parallel edges: keep the cheapest (a sparse matrix would add duplicates up).

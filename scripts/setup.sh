@@ -31,7 +31,12 @@ if [ ! -x .venv/bin/python ]; then
   echo "[setup] creating .venv"
   python3 -m venv .venv
 fi
-echo "[setup] installing geo-outreach and its Python dependencies into .venv"
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet --progress-bar on -e '.[dev]'
+echo "[setup] installing geo-outreach and its Python dependencies into .venv (log: .venv/pip.log)"
+# pip's own chatter goes to the log; on failure the log is shown.
+if ! { .venv/bin/python -m pip install --upgrade pip \
+       && .venv/bin/python -m pip install -e '.[dev]'; } >.venv/pip.log 2>&1; then
+  tail -n 40 .venv/pip.log >&2
+  echo "[setup] pip install failed; full log in .venv/pip.log" >&2
+  exit 1
+fi
 echo "[setup] done"
