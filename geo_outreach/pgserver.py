@@ -72,16 +72,12 @@ def find_bin_dir(explicit: Path | None = None) -> Path:
     return max(pool)[1]
 
 
-def _free_port(start: int = 54329) -> int:
-    for port in range(start, start + 200):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    msg = f"no free TCP port on 127.0.0.1 in {start}–{start + 199}"
-    raise DatabaseUnavailable(msg)
+def _free_port() -> int:
+    """A port the OS says is free now; kept in the state file so the cluster keeps it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
 
 
 @dataclass(frozen=True)
