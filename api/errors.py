@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from geo_outreach.errors import (
@@ -13,12 +16,27 @@ from geo_outreach.errors import (
     StaleVersion,
     ValidationFailed,
 )
+from geo_outreach.policy import Forbidden, RateLimited, Unauthorized
+
+
+class PreconditionRequired(GeoOutreachError):
+    """A change was sent without If-Match: the client must say which version it read."""
+
+
+class ContentNotAcceptable(GeoOutreachError):
+    """The asked-for export format does not fit the layer."""
+
 
 STATUS: dict[type[GeoOutreachError], int] = {
     ValidationFailed: 422,
+    Unauthorized: 401,
+    Forbidden: 403,
     NotFound: 404,
     StaleVersion: 412,
     Conflict: 409,
+    PreconditionRequired: 428,
+    ContentNotAcceptable: 422,
+    RateLimited: 429,
     DatabaseUnavailable: 503,
     GeoOutreachError: 400,
 }
@@ -31,12 +49,28 @@ def _status(exc: GeoOutreachError) -> int:
     return 500
 
 
+def _clean(error: dict[str, Any]) -> dict[str, Any]:
+    # The sent value is not echoed back: it may hold coordinates or notes (or NaN, not JSON).
+    return {"loc": list(error.get("loc", ())), "msg": str(error.get("msg")), "type": error["type"]}
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(GeoOutreachError)
     async def _handle(request: Request, exc: GeoOutreachError) -> JSONResponse:
         body: dict[str, object] = {"detail": str(exc)}
+        headers: dict[str, str] = {}
         if isinstance(exc, ValidationFailed):
-            body["problems"] = [
-                {"row": p.row, "field": p.field, "fault": p.fault} for p in exc.problems
-            ]
-        return JSONResponse(body, status_code=_status(exc))
+            body["detail"] = f"{len(exc.problems)} problem(s), nothing was stored"
+            body["problems"] = [{"field": p.field, "fault": p.fault} for p in exc.problems]
+        if isinstance(exc, StaleVersion):
+            body["current_version"] = exc.current
+            headers["ETag"] = f'"{exc.current}"'
+        if isinstance(exc, Unauthorized):
+            headers["WWW-Authenticate"] = "Bearer"
+        if isinstance(exc, RateLimited):
+            headers["Retry-After"] = str(exc.retry_after)
+        return JSONResponse(body, status_code=_status(exc), headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": [_clean(e) for e in exc.errors()]}, status_code=422)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import sys
 import time
+from datetime import time as dt_time
 from pathlib import Path
 from typing import Annotated
 
@@ -271,6 +272,182 @@ def serve_cmd(
     from api.app import create_app
 
     uvicorn.run(create_app(_settings()), host=host, port=port)
+
+
+# -- route planner ----------------------------------------------------------------------------
+
+
+def _hhmm(value: str, option: str) -> dt_time:
+    try:
+        return dt_time.fromisoformat(value)
+    except ValueError:
+        msg = f"{option} '{value}' is not a time like 20:00"
+        raise GeoOutreachError(msg) from None
+
+
+def _lonlat(value: str | None) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    try:
+        lon, lat = (float(v) for v in value.split(","))
+    except ValueError:
+        msg = f"--depot '{value}' is not LON,LAT (e.g. 18.6402,54.3598)"
+        raise GeoOutreachError(msg) from None
+    return lon, lat
+
+
+@app.command("plan")
+def plan_cmd(
+    mode: Annotated[
+        str, typer.Option(help="streetwork | joint | akcja-zima | inspection | sos-bus")
+    ],
+    out: Annotated[Path, typer.Option(help="folder for plan.geojson, GPX files and trasa.html")],
+    teams: Annotated[int, typer.Option(help="number of teams")] = 2,
+    start: Annotated[str, typer.Option(help="shift start HH:MM")] = "20:00",
+    end: Annotated[
+        str, typer.Option(help="shift end HH:MM (earlier than start: next day)")
+    ] = "23:00",
+    day: Annotated[
+        str | None, typer.Option("--date", help="YYYY-MM-DD (default: today in Poland)")
+    ] = None,
+    temperature: Annotated[float | None, typer.Option(help="°C; akcja-zima needs ≤ −10")] = None,
+    district: Annotated[str | None, typer.Option(help="inspection: the district")] = None,
+    depot: Annotated[str | None, typer.Option(help="LON,LAT where teams start and end")] = None,
+    seconds: Annotated[float, typer.Option(help="solver time budget")] = 2.0,
+    seed: Annotated[int, typer.Option(help="solver seed")] = 1,
+    iterations: Annotated[
+        int | None, typer.Option(help="fixed solver iterations (reproducible on any machine)")
+    ] = None,
+    store: Annotated[bool, typer.Option(help="keep the routes as planned patrols")] = True,
+) -> None:
+    """Plan routes for several teams over the real street network and write them for the teams."""
+    from datetime import date, datetime
+
+    from geo_outreach import plan_export, planner, sosbus
+
+    settings = _settings()
+    try:
+        when = date.fromisoformat(day) if day else datetime.now(planner.TZ).date()
+    except ValueError:
+        msg = f"--date '{day}' is not a date like 2026-11-23"
+        raise GeoOutreachError(msg) from None
+    req = planner.PlanRequest(
+        mode=mode,  # type: ignore[arg-type]  # validated by planner.validate
+        teams=teams,
+        start=_hhmm(start, "--start"),
+        end=_hhmm(end, "--end"),
+        day=when,
+        temperature=temperature,
+        district=district,
+        seconds=seconds,
+        seed=seed,
+        iterations=iterations,
+        depot=_lonlat(depot),
+    )
+    planner.validate(req)
+    database = _database(settings)
+    engine = db.make_engine(database.app_url)
+    pbf = settings.data_dir / "osm" / "gdansk-central.osm.pbf"
+    if settings.osm_pbf is not None:
+        pbf = settings.osm_pbf
+    cache = settings.pg_dir.parent / "cache"
+    try:
+        with db.session_scope(engine) as session:
+            if mode == "sos-bus":
+                report = sosbus.coverage(
+                    session, pbf=pbf, cache_dir=cache, actor=_actor(), progress=_say
+                )
+                paths = sosbus.write_coverage(report, out)
+                typer.echo(sosbus.describe(report))
+            else:
+                plan = planner.make_plan(
+                    session, req, pbf=pbf, cache_dir=cache, actor=_actor(), progress=_say
+                )
+                if store:
+                    planner.store_plan(session, plan, actor=_actor())
+                paths = plan_export.write_plan(plan, out)
+                typer.echo(planner.describe(plan))
+    finally:
+        engine.dispose()
+    typer.echo("written: " + ", ".join(str(p) for p in paths))
+
+
+# -- reports (issue 6: yearly indicator tables, count night) ----------------------------------
+
+
+@app.command("report")
+def report_cmd(
+    year: Annotated[int, typer.Option("--year", help="the report year, e.g. 2025")],
+    out: Annotated[Path, typer.Option("--out", help="folder for report.html/.md, CSV, PNG")],
+    compare: Annotated[
+        int, typer.Option("--compare", help="also show the N previous years as columns")
+    ] = 0,
+    lang: Annotated[str, typer.Option("--lang", help="pl | en | uk")] = "pl",
+) -> None:
+    """The programme's yearly indicator tables from the logs (HTML, Markdown, CSV, charts)."""
+    from geo_outreach import report_render, reports
+
+    code = reports.validate(year=year, compare=compare, lang=lang)
+    if out.exists() and not out.is_dir():
+        msg = f"--out: {out} is a file; give a folder"
+        raise reports.ReportInputError(msg)
+    settings = _settings()
+    database = _database(settings)
+    engine = db.make_engine(database.app_url)
+    try:
+        with db.session_scope(engine) as session:
+            data = reports.collect(
+                session,
+                year=year,
+                compare=compare,
+                actor=_actor(),
+                role="cli",
+                timezone=settings.timezone,
+            )
+    finally:
+        engine.dispose()
+    files = report_render.write_report(data, out, lang=code)
+    typer.echo(
+        f"report {year} written to {out}: {files.html.name}, {files.markdown.name}, "
+        f"{len(files.csv)} CSV tables, {len(files.charts)} charts"
+    )
+
+
+@app.command("count-night")
+def count_night_cmd(
+    night: Annotated[
+        str, typer.Option("--date", help="the evening the count night starts, YYYY-MM-DD")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="CSV file to write")],
+    lang: Annotated[str, typer.Option("--lang", help="labels: pl | en | uk")] = "pl",
+) -> None:
+    """Sites with people and people per place category of the national count, for one night."""
+    from geo_outreach import report_render, reports
+
+    day = reports.parse_night(night)
+    code = reports.validate(year=day.year, compare=0, lang=lang)
+    if out.is_dir():
+        msg = f"--out: {out} is a folder; give a CSV file name"
+        raise reports.ReportInputError(msg)
+    settings = _settings()
+    database = _database(settings)
+    engine = db.make_engine(database.app_url)
+    try:
+        with db.session_scope(engine) as session:
+            result = reports.count_night(
+                session, night=day, actor=_actor(), role="cli", timezone=settings.timezone
+            )
+    finally:
+        engine.dispose()
+    report_render.write_count_night(result, out, lang=code)
+    total = result.total
+    typer.echo(
+        f"count night {result.start:%Y-%m-%d %H:%M} – {result.end:%Y-%m-%d %H:%M}: "
+        f"{total.people} people at {total.sites_with_people} sites "
+        f"({total.people_from_visits} met on visits at {total.sites_visited} sites visited, "
+        f"{total.people_from_estimates} estimated at {total.sites_estimated} active sites "
+        f"not visited) → {out}"
+    )
 
 
 def main() -> None:

@@ -187,6 +187,18 @@ FACILITIES: list[dict[str, Any]] = [
         address="ul. Przykładowa 5, Gdańsk (demo)",
         opening_hours=_hours(WORKDAYS, "12:00", "15:00"),
     ),
+    # The planner's default base: teams leave from and return to the MOPS office.
+    dict(
+        code="DEMO-F09",
+        name="MOPS Gdańsk – zespół streetworkerów (demo)",
+        type="mops",
+        lon=18.6402,
+        lat=54.3598,
+        public=True,
+        address="ul. Przykładowa 11, Gdańsk (demo)",
+        phone="+48 58 000 00 11",
+        opening_hours=_hours(WORKDAYS, "08:00", "20:00"),
+    ),
     dict(
         code="DEMO-F06",
         name="MOPS Sopot (demo)",
@@ -221,16 +233,6 @@ FACILITIES: list[dict[str, Any]] = [
         public=True,
         address="ul. Przykładowa 8, Gdańsk (demo)",
         opening_hours=_hours(("TU", "TH"), "16:00", "19:00"),
-    ),
-    dict(
-        code="DEMO-F09",
-        name="Mieszkanie chronione (demo)",
-        type="mieszkanie_chronione",
-        lon=18.6004,
-        lat=54.3858,
-        capacity=4,
-        free_beds=0,
-        public=False,
     ),
     # A shelter for violence survivors: confidential, never on any public output.
     dict(

@@ -28,17 +28,31 @@ class Settings(BaseSettings):
     pg_os_user: str = Field(default="postgres", description="OS user that runs the cluster as root")
     pg_bin_dir: Path | None = None
     data_dir: Path = REPO_ROOT.parent / "shared" / "data"
+    # The city's OSM extract for routing; default: the Gdańsk extract in data_dir.
+    osm_pbf: Path | None = None
     # Imports outside this lon/lat box are refused (Pomorskie around the Tricity by default).
     service_area: tuple[float, float, float, float] = (17.9, 54.0, 19.3, 54.9)
     timezone: str = "Europe/Warsaw"
     demo_seed: int = 2025
     demo_year: int = 2025
     secret_key: str = DEFAULT_SECRET
+    # API (issue 5): token lifetime (a shift), login rate limit and hard request limits.
+    token_ttl_minutes: int = Field(default=600, ge=5, le=7 * 24 * 60)
+    login_max_failures: int = Field(default=5, ge=1, description="per account and window")
+    login_window_seconds: int = Field(default=900, ge=10)
+    api_page_max: int = Field(default=1000, ge=1, le=100_000)
+    api_bbox_max_deg2: float = Field(default=1.0, gt=0)
+    api_body_max_bytes: int = Field(default=262_144, ge=1024)
+    api_statement_timeout_ms: int = Field(default=5_000, ge=100)
+    api_export_max: int = Field(default=200_000, ge=1)
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
-        if self.environment == "production" and self.secret_key == DEFAULT_SECRET:
-            msg = "GEO_OUTREACH_SECRET_KEY must be set to a non-default value in production"
+        if self.environment != "development" and self.secret_key == DEFAULT_SECRET:
+            msg = (
+                "GEO_OUTREACH_SECRET_KEY must be set to a non-default value outside development "
+                f"(GEO_OUTREACH_ENVIRONMENT={self.environment})"
+            )
             raise ValueError(msg)
         minx, miny, maxx, maxy = self.service_area
         if not (minx < maxx and miny < maxy):

@@ -1,5 +1,6 @@
 """Every table model, imported once so Base.metadata is complete (for Alembic and tests)."""
 
+from layers.accounts import ApiToken, IdempotencyKey, LoginAttempt, PatrolMember, User
 from layers.areas import Area
 from layers.audit import AuditEntry
 from layers.base import Base
@@ -10,16 +11,21 @@ from layers.sos_bus import SosBusDuty, SosBusRoute, SosBusStop
 from layers.visits import Visit
 
 __all__ = [
+    "ApiToken",
     "Area",
     "AuditEntry",
     "Base",
     "Facility",
+    "IdempotencyKey",
+    "LoginAttempt",
     "Patrol",
+    "PatrolMember",
     "PatrolStop",
     "SiteStatusChange",
     "SleepingSite",
     "SosBusDuty",
     "SosBusRoute",
     "SosBusStop",
+    "User",
     "Visit",
 ]

@@ -1,0 +1,149 @@
+"""Sleeping sites: GeoJSON read and write, with ETag / If-Match and Idempotency-Key."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+
+from api.collections import COLLECTIONS, item_response, list_response
+from api.deps import Ctx, guard
+from api.geojson import (
+    FEATURE_COLLECTION_SCHEMA,
+    FEATURE_SCHEMA,
+    GEOJSON,
+    geojson,
+    geojson_responses,
+    if_match,
+    refuse,
+)
+from api.idempotency import Created, create_once, fingerprint
+from geo_outreach.vocab import SITE_CATEGORIES, SITE_STATUSES
+from layers import features, writes
+from layers.features import eq
+
+router = APIRouter(tags=["sleeping sites"])
+SITES = COLLECTIONS["sleeping_sites"]
+Limit = Annotated[int, Query(ge=1, le=100_000, description="page size (hard cap in settings)")]
+Offset = Annotated[int, Query(ge=0, le=10_000_000)]
+Bbox = Annotated[
+    str | None, Query(description="minLon,minLat,maxLon,maxLat in WGS 84", max_length=200)
+]
+IdempotencyKey = Annotated[
+    str | None, Header(description="repeat a POST safely: the same key returns the first result")
+]
+IfMatch = Annotated[
+    str | None, Header(alias="If-Match", description='the ETag you read, e.g. "3" (required)')
+]
+
+
+@router.get("/sites", responses=geojson_responses(FEATURE_COLLECTION_SCHEMA))
+def list_sites(
+    request: Request,
+    ctx: Annotated[Ctx, guard("sleeping_sites", "read")],
+    bbox: Bbox = None,
+    status: Annotated[str | None, Query(max_length=40)] = None,
+    category: Annotated[str | None, Query(max_length=40)] = None,
+    district: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> Response:
+    """Sleeping sites as a GeoJSON FeatureCollection (audited; outreach staff only)."""
+    conds = []
+    if status is not None:
+        if status not in SITE_STATUSES:
+            raise refuse("status", f"'{status}' is not one of: {', '.join(SITE_STATUSES)}")
+        conds.append(eq("status", status, table=SITES.table))
+    if category is not None:
+        if category not in SITE_CATEGORIES:
+            raise refuse("category", f"'{category}' is not one of: {', '.join(SITE_CATEGORIES)}")
+        conds.append(eq("category", category, table=SITES.table))
+    if district is not None:
+        conds.append(eq("district", district, table=SITES.table))
+    return list_response(ctx, SITES, request, bbox=bbox, limit=limit, offset=offset, conds=conds)
+
+
+@router.get("/sites/{site_id}", responses=geojson_responses(FEATURE_SCHEMA))
+def get_site(site_id: uuid.UUID, ctx: Annotated[Ctx, guard("sleeping_sites", "read")]) -> Response:
+    """One site as a GeoJSON Feature; its ETag is the version to send back in If-Match."""
+    return item_response(ctx, SITES, site_id)
+
+
+def _created(ctx: Ctx, session: Session, new_id: uuid.UUID) -> Created:
+    found = features.one(session, SITES.table, new_id, fields=SITES.fields(ctx))
+    assert found is not None
+    return Created(object_id=new_id, body=found[0], location=f"/sites/{new_id}", etag=found[1])
+
+
+@router.post("/sites", status_code=201, responses=geojson_responses(FEATURE_SCHEMA))
+def create_site(
+    feature: writes.SiteFeatureIn,
+    ctx: Annotated[Ctx, guard("sleeping_sites", "create")],
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Add a site from a GeoJSON Feature (Point in lon/lat inside the service area)."""
+    request_hash = fingerprint("POST", "/sites", feature.model_dump_json())
+    with ctx.tx() as tx:
+
+        def make() -> Created:
+            new_id = writes.create_site(
+                tx.session, feature, actor=ctx.actor, service_area=ctx.settings.service_area
+            )
+            return _created(ctx, tx.session, new_id)
+
+        return create_once(
+            ctx, tx, key=idempotency_key, request_hash=request_hash, media_type=GEOJSON, create=make
+        )
+
+
+def _updated(
+    ctx: Ctx,
+    site_id: uuid.UUID,
+    change: writes.SiteFeatureIn | writes.SitePatchIn,
+    tag: str | None,
+    *,
+    partial: bool,
+) -> Response:
+    if isinstance(change, writes.SitePatchIn):
+        props = change.properties.model_dump(exclude_unset=True) if change.properties else {}
+    else:
+        props = change.properties.model_dump()
+    with ctx.tx(ids=[site_id]) as tx:
+        writes.update_site(
+            tx.session,
+            site_id,
+            expected=if_match(tag),
+            geometry=change.geometry,
+            properties=props,
+            partial=partial,
+            actor=ctx.actor,
+            service_area=ctx.settings.service_area,
+        )
+        found = features.one(tx.session, SITES.table, site_id, fields=SITES.fields(ctx))
+        assert found is not None
+    return geojson(found[0], etag=found[1])
+
+
+@router.put("/sites/{site_id}", responses=geojson_responses(FEATURE_SCHEMA))
+def replace_site(
+    site_id: uuid.UUID,
+    feature: writes.SiteFeatureIn,
+    ctx: Annotated[Ctx, guard("sleeping_sites", "update")],
+    if_match_header: IfMatch = None,
+) -> Response:
+    """Replace a site; If-Match must carry the version read (412 with the current one if not)."""
+    return _updated(ctx, site_id, feature, if_match_header, partial=False)
+
+
+@router.patch("/sites/{site_id}", responses=geojson_responses(FEATURE_SCHEMA))
+def patch_site(
+    site_id: uuid.UUID,
+    change: writes.SitePatchIn,
+    ctx: Annotated[Ctx, guard("sleeping_sites", "update")],
+    if_match_header: IfMatch = None,
+) -> Response:
+    """Change some properties and/or the geometry of a site (JSON merge of properties)."""
+    return _updated(ctx, site_id, change, if_match_header, partial=True)

@@ -1,0 +1,302 @@
+"""Writes from the API: GeoJSON Features in, checked with the same rules as imports, stored with
+optimistic concurrency (a row's `version` must be the one the client read)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import shapely
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from geo_outreach.errors import Conflict, NotFound, RowProblem, StaleVersion, ValidationFailed
+from geo_outreach.geometry import check
+from layers.facilities import FacilityIn, ScheduleEntry
+from layers.models import Facility, Patrol, SleepingSite, Visit
+from layers.sites import SiteIn
+from layers.visits import VisitIn
+
+SOURCE = "request body"
+
+
+class PointIn(BaseModel):
+    """A GeoJSON Point in lon/lat (RFC 7946); an altitude, if sent, is dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["Point"]
+    coordinates: list[float] = Field(min_length=2, max_length=3)
+
+
+class SitePropsPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    code: str | None = Field(default=None, min_length=1, max_length=40)
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    category: str | None = None
+    status: str | None = None
+    estimated_people: int | None = Field(default=None, ge=0, le=500)
+    hazards: list[str] | None = None
+    access_notes: str | None = Field(default=None, max_length=2000)
+    district: str | None = Field(default=None, max_length=200)
+
+
+class FacilityPropsPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    code: str | None = Field(default=None, min_length=1, max_length=40)
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    type: str | None = None
+    address: str | None = Field(default=None, max_length=300)
+    phone: str | None = Field(default=None, max_length=50)
+    capacity: int | None = Field(default=None, ge=0, le=10_000)
+    free_beds: int | None = Field(default=None, ge=0, le=10_000)
+    opening_hours: list[ScheduleEntry] | None = None
+    season_from: str | None = None
+    season_to: str | None = None
+    public: bool | None = None
+    confidential: bool | None = None
+
+
+class SiteFeatureIn(BaseModel):
+    """A new or replaced site. Server-managed fields (version, created_by …) are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["Feature"]
+    id: str | int | None = Field(default=None, description="ignored; the server assigns ids")
+    geometry: PointIn
+    properties: SiteIn
+
+
+class SitePatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["Feature"] | None = None
+    id: str | int | None = Field(default=None, description="ignored")
+    geometry: PointIn | None = None
+    properties: SitePropsPatch | None = None
+
+
+class FacilityFeatureIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["Feature"]
+    id: str | int | None = Field(default=None, description="ignored; the server assigns ids")
+    geometry: PointIn
+    properties: FacilityIn
+
+
+class FacilityPatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["Feature"] | None = None
+    id: str | int | None = Field(default=None, description="ignored")
+    geometry: PointIn | None = None
+    properties: FacilityPropsPatch | None = None
+
+
+class FreeBedsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    free_beds: int = Field(ge=0, le=10_000)
+
+
+def _refuse(field: str, fault: str) -> ValidationFailed:
+    return ValidationFailed([RowProblem(1, field, fault)], source=SOURCE)
+
+
+def point_ewkt(point: PointIn, *, service_area: tuple[float, float, float, float]) -> str:
+    """The checked point as EWKT, or ValidationFailed naming 'geometry' and the fault."""
+    lon, lat = point.coordinates[0], point.coordinates[1]
+    geom = shapely.Point(lon, lat)
+    fault = check(geom, expected="POINT", service_area=service_area)
+    if fault:
+        raise _refuse("geometry", fault)
+    return f"SRID=4326;{geom.wkt}"
+
+
+def _validated(schema: type[BaseModel], values: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return schema.model_validate(values).model_dump()
+    except ValidationError as exc:
+        problems = [
+            RowProblem(1, ".".join(["properties", *(str(p) for p in err["loc"])]), err["msg"])
+            for err in exc.errors()
+        ]
+        raise ValidationFailed(problems, source=SOURCE) from None
+
+
+def _unique_code(session: Session, model: Any, code: str, *, other_than: uuid.UUID | None) -> None:
+    stmt = select(model.id).where(model.code == code)
+    if other_than is not None:
+        stmt = stmt.where(model.id != other_than)
+    if session.scalars(stmt).first() is not None:
+        msg = f"properties.code: '{code}' is already used by another record"
+        raise Conflict(msg)
+
+
+def _flush_insert(session: Session, obj: Any) -> uuid.UUID:
+    session.add(obj)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        constraint = getattr(getattr(exc.orig, "diag", None), "constraint_name", None)
+        msg = f"the record breaks the rule '{constraint or 'integrity'}'; nothing was stored"
+        raise Conflict(msg) from None
+    object_id: uuid.UUID = obj.id
+    return object_id
+
+
+def create_site(
+    session: Session,
+    feature: SiteFeatureIn,
+    *,
+    actor: str,
+    service_area: tuple[float, float, float, float],
+) -> uuid.UUID:
+    geom = point_ewkt(feature.geometry, service_area=service_area)
+    values = feature.properties.model_dump()
+    _unique_code(session, SleepingSite, values["code"], other_than=None)
+    site = SleepingSite(**values, geom=geom, created_by=actor, updated_by=actor)
+    return _flush_insert(session, site)
+
+
+def create_facility(
+    session: Session,
+    feature: FacilityFeatureIn,
+    *,
+    actor: str,
+    service_area: tuple[float, float, float, float],
+) -> uuid.UUID:
+    geom = point_ewkt(feature.geometry, service_area=service_area)
+    values = feature.properties.model_dump()
+    _unique_code(session, Facility, values["code"], other_than=None)
+    if values.get("free_beds") is not None:
+        values["free_beds_updated_at"] = func.now()
+    facility = Facility(**values, geom=geom, created_by=actor, updated_by=actor)
+    return _flush_insert(session, facility)
+
+
+def _current(session: Session, model: Any, object_id: uuid.UUID, expected: int) -> Any:
+    obj = session.get(model, object_id, populate_existing=True)
+    if obj is None:
+        msg = f"no {model.__tablename__} record {object_id}"
+        raise NotFound(msg)
+    if obj.version != expected:
+        raise StaleVersion(current=obj.version)
+    return obj
+
+
+def _save(
+    session: Session,
+    model: Any,
+    object_id: uuid.UUID,
+    *,
+    expected: int,
+    values: dict[str, Any],
+    actor: str,
+) -> int:
+    """UPDATE … WHERE version = expected: a concurrent writer that got there first makes it miss."""
+    stmt = (
+        update(model)
+        .where(model.id == object_id, model.version == expected)
+        .values(**values, version=model.version + 1, updated_at=func.now(), updated_by=actor)
+        .returning(model.version)
+        .execution_options(synchronize_session=False)
+    )
+    try:
+        new = session.execute(stmt).scalar_one_or_none()
+    except IntegrityError as exc:
+        constraint = getattr(getattr(exc.orig, "diag", None), "constraint_name", None)
+        msg = f"the change breaks the rule '{constraint or 'integrity'}'; nothing was stored"
+        raise Conflict(msg) from None
+    if new is None:
+        current = session.scalar(select(model.version).where(model.id == object_id))
+        if current is None:
+            msg = f"no {model.__tablename__} record {object_id}"
+            raise NotFound(msg)
+        raise StaleVersion(current=int(current))
+    return int(new)
+
+
+def update_site(
+    session: Session,
+    site_id: uuid.UUID,
+    *,
+    expected: int,
+    geometry: PointIn | None,
+    properties: dict[str, Any],
+    partial: bool,
+    actor: str,
+    service_area: tuple[float, float, float, float],
+) -> int:
+    """Replace (PUT) or merge (PATCH) a site when `expected` is its version; the new version."""
+    geom = point_ewkt(geometry, service_area=service_area) if geometry else None
+    site = _current(session, SleepingSite, site_id, expected)
+    current = {name: getattr(site, name) for name in SiteIn.model_fields}
+    clean = _validated(SiteIn, {**current, **properties} if partial else properties)
+    _unique_code(session, SleepingSite, clean["code"], other_than=site_id)
+    if geom:
+        clean["geom"] = geom
+    return _save(session, SleepingSite, site_id, expected=expected, values=clean, actor=actor)
+
+
+def update_facility(
+    session: Session,
+    facility_id: uuid.UUID,
+    *,
+    expected: int,
+    geometry: PointIn | None,
+    properties: dict[str, Any],
+    partial: bool,
+    actor: str,
+    service_area: tuple[float, float, float, float],
+) -> int:
+    geom = point_ewkt(geometry, service_area=service_area) if geometry else None
+    facility = _current(session, Facility, facility_id, expected)
+    current = {name: getattr(facility, name) for name in FacilityIn.model_fields}
+    clean = _validated(FacilityIn, {**current, **properties} if partial else properties)
+    _unique_code(session, Facility, clean["code"], other_than=facility_id)
+    if clean.get("free_beds") != facility.free_beds:
+        clean["free_beds_updated_at"] = func.now()
+    if geom:
+        clean["geom"] = geom
+    return _save(session, Facility, facility_id, expected=expected, values=clean, actor=actor)
+
+
+def set_free_beds(
+    session: Session,
+    facility_id: uuid.UUID,
+    *,
+    expected: int,
+    free_beds: int,
+    actor: str,
+    include_confidential: bool,
+) -> int:
+    facility = session.get(Facility, facility_id, populate_existing=True)
+    if facility is None or (facility.confidential and not include_confidential):
+        msg = f"no facilities record {facility_id}"
+        raise NotFound(msg)
+    if facility.version != expected:
+        raise StaleVersion(current=facility.version)
+    if facility.capacity is not None and free_beds > facility.capacity:
+        raise _refuse("free_beds", f"{free_beds} is more than the capacity {facility.capacity}")
+    values = {"free_beds": free_beds, "free_beds_updated_at": func.now()}
+    return _save(session, Facility, facility_id, expected=expected, values=values, actor=actor)
+
+
+def create_visit(session: Session, visit: VisitIn, *, actor: str) -> uuid.UUID:
+    """Append a visit (visits are never changed); its site or patrol must exist."""
+    if visit.site_id is not None and session.get(SleepingSite, visit.site_id) is None:
+        raise _refuse("site_id", f"no sleeping site {visit.site_id}")
+    if visit.patrol_id is not None and session.get(Patrol, visit.patrol_id) is None:
+        raise _refuse("patrol_id", f"no patrol {visit.patrol_id}")
+    if visit.visited_at > datetime.now(UTC) + timedelta(hours=1):
+        raise _refuse("visited_at", "is in the future")
+    row = Visit(**visit.model_dump(), created_by=actor)
+    return _flush_insert(session, row)

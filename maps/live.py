@@ -1,0 +1,329 @@
+"""The streetworker's live map: sites by status and days since the last visit, facilities with
+free beds and whether open now, the SOS bus with its next departures. Internal use only.
+
+Pure: data in, folium.Map out. Sites go to the browser as one compact array handled by our site
+layer (maps/sitelayer.py), never as one Marker per site.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import folium
+from folium.plugins import LocateControl
+
+from geo_outreach.vocab import FACILITY_TYPES, HAZARDS, HELP_KINDS, SITE_CATEGORIES, SITE_STATUSES
+from geo_outreach.vocab import Lang, label
+from maps import common
+from maps.common import STATUS_COLOURS, VISIT_AGE, Legend, Script, t
+from maps.model import BusRoute, District, FacilityPoint, LiveData, SitePoint
+from maps.sitelayer import SITE_LAYER_JS
+from maps.streets import TileSet
+from folium.template import Template
+
+_STATUS_CODES = list(SITE_STATUSES)
+_CATEGORY_CODES = list(SITE_CATEGORIES)
+_HAZARD_CODES = list(HAZARDS)
+_HELP_CODES = list(HELP_KINDS)
+OVERDUE_DAYS = 30  # an active site not visited for longer makes its cluster red
+
+
+class SiteLayer(folium.map.Layer):
+    """Our clustered canvas layer of sites, plus the search box that finds them."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = new L.GoSiteLayer({{ this.data|tojson }});
+        new L.GoSearch({{ this.get_name() }}, {{ this.search|tojson }})
+            .addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, data: dict[str, Any], *, name: str, search: dict[str, Any]) -> None:
+        super().__init__(name=name, overlay=True, control=True, show=True)
+        self._name = "SiteLayer"
+        self.data = data
+        self.search = search
+
+
+def site_rows(
+    sites: list[SitePoint], *, now: datetime, districts: list[str]
+) -> list[list[Any]]:
+    """Compact rows for the site layer; column order matches maps/sitelayer.py."""
+    district_index = {name: i for i, name in enumerate(districts)}
+    today = now.date()
+    tz = now.tzinfo
+    rows: list[list[Any]] = []
+    for s in sites:
+        last = s.last_visit_at.astimezone(tz).date() if s.last_visit_at else None
+        rows.append(
+            [
+                round(s.lon, 6),
+                round(s.lat, 6),
+                s.code,
+                s.name,
+                _CATEGORY_CODES.index(s.category),
+                _STATUS_CODES.index(s.status),
+                s.estimated_people,
+                [_HAZARD_CODES.index(h) for h in s.hazards],
+                (today - last).days if last else -1,
+                last.isoformat() if last else None,
+                district_index.get(s.district or "", -1),
+                [
+                    [
+                        v.visited_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+                        v.people_met,
+                        [_HELP_CODES.index(h) for h in v.help_given if h in HELP_KINDS],
+                    ]
+                    for v in s.recent_visits
+                ],
+            ]
+        )
+    return rows
+
+
+def site_payload(sites: list[SitePoint], *, now: datetime, lang: Lang) -> dict[str, Any]:
+    districts = sorted({s.district for s in sites if s.district})
+    text_keys = (
+        "people",
+        "status",
+        "district",
+        "last_visit",
+        "days_since",
+        "never",
+        "hazards",
+        "recent_visits",
+        "met",
+        "cluster",
+    )
+    return {
+        "rows": site_rows(sites, now=now, districts=districts),
+        "districts": districts,
+        "categories": [label(SITE_CATEGORIES, c, lang) for c in _CATEGORY_CODES],
+        "statuses": [label(SITE_STATUSES, c, lang) for c in _STATUS_CODES],
+        "statusColours": [STATUS_COLOURS[c] for c in _STATUS_CODES],
+        "hazards": [[label(HAZARDS, h, lang), common.HAZARD_SYMBOLS[h]] for h in _HAZARD_CODES],
+        "help": [label(HELP_KINDS, h, lang) for h in _HELP_CODES],
+        "ageColours": [list(a) for a in VISIT_AGE],
+        "overdueDays": OVERDUE_DAYS,
+        "text": {k: t(k, lang) for k in text_keys},
+    }
+
+
+def facility_popup(f: FacilityPoint, *, now: datetime, lang: Lang) -> str:
+    from html import escape
+
+    state = common.facility_open_now(f, now)
+    open_text = (
+        t("out_of_season", lang)
+        if state is None and f.season_from
+        else t("open_now", lang)
+        if state
+        else t("closed_now", lang)
+    )
+    rows = [
+        (t("hours", lang), common.hours_text(f.opening_hours, lang) or "–"),
+        ("", f"{open_text} ({t('as_of', lang)} {now:%H:%M})"),
+    ]
+    if f.free_beds is not None:
+        beds = f"{f.free_beds}" + (f" / {f.capacity}" if f.capacity is not None else "")
+        if f.free_beds_updated_at:
+            beds += f" ({t('as_of', lang)} {f.free_beds_updated_at.astimezone(now.tzinfo):%d.%m %H:%M})"
+        rows.append((t("free_beds", lang), beds))
+    if f.season_from and f.season_to:
+        rows.append((t("season", lang), f"{f.season_from} – {f.season_to}"))
+    if f.address:
+        rows.append((t("address", lang), f.address))
+    if f.phone:
+        rows.append((t("phone", lang), f.phone))
+    body = "".join(
+        f'<tr><th scope="row">{escape(k)}</th><td>{escape(v)}</td></tr>' for k, v in rows
+    )
+    return (
+        f'<div class="go-popup"><h3>{escape(f.name)}</h3>'
+        f"<p>{escape(label(FACILITY_TYPES, f.type, lang))}</p><table>{body}</table></div>"
+    )
+
+
+def facility_marker(f: FacilityPoint, *, now: datetime, lang: Lang) -> folium.Marker:
+    state = common.facility_open_now(f, now)
+    css = "go-open" if state else "go-shut"
+    text = str(f.free_beds) if f.free_beds is not None else "i"
+    colour = "#1f5f8b" if f.free_beds is None or f.free_beds > 0 else "#7b241c"
+    icon = folium.DivIcon(
+        html=(
+            f'<div class="go-badge {css}" style="width:30px;height:30px;background:{colour}" '
+            f'data-facility="{f.code}">{text}</div>'
+        ),
+        icon_size=(30, 30),
+        icon_anchor=(15, 15),
+    )
+    return folium.Marker(
+        location=[f.lat, f.lon],
+        icon=icon,
+        tooltip=f.name,
+        popup=folium.Popup(facility_popup(f, now=now, lang=lang), max_width=320),
+    )
+
+
+def add_bus(m: folium.Map, routes: list[BusRoute], *, now: datetime, lang: Lang) -> None:
+    from html import escape
+
+    group = folium.FeatureGroup(name=t("bus", lang), overlay=True, show=True)
+    for route in routes:
+        folium.PolyLine(
+            [(lat, lon) for lon, lat in route.coords],
+            color="#6c3483",
+            weight=5,
+            opacity=0.8,
+            tooltip=route.name,
+        ).add_to(group)
+        season = f"{route.season_start:%d.%m.%Y} – {route.season_end:%d.%m.%Y}"
+        for stop in route.stops:
+            nxt = common.departure_text(common.next_departure(route, stop, now), now, lang)
+            html = (
+                f'<div class="go-popup"><h3>{escape(stop.name)}</h3><table>'
+                f'<tr><th scope="row">{t("arrive", lang)}</th><td>{common.clock(stop.arrive)}</td></tr>'
+                f'<tr><th scope="row">{t("depart", lang)}</th><td>{common.clock(stop.depart)}</td></tr>'
+                f'<tr><th scope="row">{t("next_departure", lang)}</th><td>{escape(nxt)}</td></tr>'
+                f'<tr><th scope="row">{t("season", lang)}</th><td>{season}</td></tr>'
+                f"</table></div>"
+            )
+            icon = folium.DivIcon(
+                html=(
+                    f'<div class="go-stop" style="width:24px;height:24px;background:#6c3483" '
+                    f'data-bus-stop="{stop.seq}">{stop.seq}</div>'
+                ),
+                icon_size=(24, 24),
+                icon_anchor=(12, 12),
+            )
+            folium.Marker(
+                location=[stop.lat, stop.lon],
+                icon=icon,
+                tooltip=f"{stop.name} – {t('next_departure', lang)}: {nxt}",
+                popup=folium.Popup(html, max_width=300),
+            ).add_to(group)
+    group.add_to(m)
+
+
+def add_districts(m: folium.Map, districts: list[District], *, lang: Lang, show: bool) -> None:
+    if not districts:
+        return
+    features = [
+        {"type": "Feature", "properties": {"name": d.name}, "geometry": d.geometry}
+        for d in districts
+    ]
+    folium.GeoJson(
+        {"type": "FeatureCollection", "features": features},
+        name=t("districts", lang),
+        show=show,
+        style_function=lambda _: {"color": "#34495e", "weight": 1.5, "fill": False},
+        tooltip=folium.GeoJsonTooltip(fields=["name"], labels=False),
+    ).add_to(m)
+
+
+def _legend(lang: Lang, confidential_beds: list[FacilityPoint]) -> str:
+    status = [
+        f'<span class="go-swatch" style="background:{STATUS_COLOURS[c]}"></span>'
+        f"{label(SITE_STATUSES, c, lang)}"
+        for c in _STATUS_CODES
+    ]
+    ages = []
+    previous = 0
+    for limit, colour in VISIT_AGE:
+        span = (
+            f"{previous}–{limit}"
+            if limit is not None
+            else f"&gt; {previous} / {t('never', lang)}"
+        )
+        ages.append(f'<span class="go-ring" style="border-color:{colour}"></span>{span}')
+        previous = (limit or 0) + 1
+    hazards = [
+        f'<span class="go-sym">{common.HAZARD_SYMBOLS[h]}</span>{label(HAZARDS, h, lang)}'
+        for h in _HAZARD_CODES
+    ]
+    facility = [
+        '<span class="go-badge go-open" style="display:inline-flex;width:22px;height:22px;'
+        f'background:#1f5f8b">3</span> {t("free_beds", lang)}, {t("open_now", lang)}',
+        '<span class="go-badge go-shut" style="display:inline-flex;width:22px;height:22px;'
+        f'background:#1f5f8b">3</span> {t("closed_now", lang)}',
+    ]
+    # Confidential shelters: their beds count for referrals, their place is never drawn.
+    facility += [
+        f"{f.name}: {f.free_beds} {t('free_beds', lang)}"
+        for f in confidential_beds
+        if f.free_beds is not None
+    ]
+    size = pick_size(lang)
+    return common.legend_html(
+        t("legend", lang),
+        [
+            (t("status", lang), status),
+            (t("days_since", lang), ages),
+            (t("people", lang), [size]),
+            (t("hazards", lang), hazards),
+            (t("facilities", lang), facility),
+        ],
+    )
+
+
+def pick_size(lang: Lang) -> str:
+    return common.pick(
+        (
+            "większe kółko = więcej osób",
+            "bigger circle = more people",
+            "більше коло = більше людей",
+        ),
+        lang,
+    )
+
+
+def build(
+    data: LiveData,
+    *,
+    now: datetime,
+    streets: TileSet | None,
+    lang: Lang = "pl",
+) -> folium.Map:
+    """The live site map. `now` must be timezone-aware (Europe/Warsaw for the demo)."""
+    if now.tzinfo is None:
+        msg = "now: needs a time zone (e.g. Europe/Warsaw)"
+        raise ValueError(msg)
+    if streets is not None:
+        w, s, e, n = streets.bounds
+        centre = ((s + n) / 2, (w + e) / 2)
+    else:
+        centre = common.GDANSK_CENTRE
+    m = common.new_map(
+        streets=streets,
+        lang=lang,
+        title=common.pick(
+            ("Mapa miejsc – streetworking", "Live site map", "Мапа місць – стрітворкінг"), lang
+        ),
+        location=centre,
+        zoom=13,
+    )
+    m.add_child(Script(SITE_LAYER_JS))
+    add_districts(m, data.districts, lang=lang, show=False)
+    group = folium.FeatureGroup(name=t("facilities", lang), overlay=True, show=True)
+    for f in data.facilities:
+        if not f.confidential:
+            facility_marker(f, now=now, lang=lang).add_to(group)
+    group.add_to(m)
+    add_bus(m, data.routes, now=now, lang=lang)
+    SiteLayer(
+        site_payload(data.sites, now=now, lang=lang),
+        name=t("sites", lang),
+        search={"placeholder": t("search", lang), "position": "topleft"},
+    ).add_to(m)
+    LocateControl(
+        icon="go-locate-icon",
+        strings={"title": t("locate", lang)},
+        position="topleft",
+    ).add_to(m)
+    m.add_child(Legend(_legend(lang, [f for f in data.facilities if f.confidential])))
+    folium.LayerControl(position="topright", collapsed=True).add_to(m)
+    return m
