@@ -14,6 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from api.errors import PreconditionRequired
 from geo_outreach import auth, db, policy
 from geo_outreach.errors import GeoOutreachError, NotFound, StaleVersion, ValidationFailed
 from geo_outreach.policy import Forbidden, Principal, Unauthorized
@@ -26,6 +27,7 @@ AUDIT_LAYER = {
     "patrol_sites": "sleeping_sites",
     "visits": "visits",
     "patrols": "patrols",
+    "audit": "audit_log",
 }
 
 
@@ -70,7 +72,7 @@ def _outcome(exc: BaseException) -> str:
         return "not_found"
     if isinstance(exc, StaleVersion):
         return "stale"
-    if isinstance(exc, ValidationFailed):
+    if isinstance(exc, ValidationFailed | PreconditionRequired):
         return "refused"
     return "failed"
 

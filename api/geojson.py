@@ -83,15 +83,21 @@ def check_limit(limit: int, *, settings: Settings) -> int:
 
 
 def links(
-    request: Request, *, offset: int, limit: int, returned: int, matched: int | None
+    request: Request,
+    *,
+    offset: int,
+    limit: int,
+    returned: int,
+    matched: int | None,
+    media_type: str = GEOJSON,
 ) -> list[dict[str, str]]:
-    out = [{"rel": "self", "type": GEOJSON, "href": str(request.url)}]
+    out = [{"rel": "self", "type": media_type, "href": str(request.url)}]
     if returned == limit and (matched is None or offset + returned < matched):
         nxt = request.url.include_query_params(offset=offset + limit, limit=limit)
-        out.append({"rel": "next", "type": GEOJSON, "href": str(nxt)})
+        out.append({"rel": "next", "type": media_type, "href": str(nxt)})
     if offset > 0:
         prev = request.url.include_query_params(offset=max(0, offset - limit), limit=limit)
-        out.append({"rel": "prev", "type": GEOJSON, "href": str(prev)})
+        out.append({"rel": "prev", "type": media_type, "href": str(prev)})
     return out
 
 

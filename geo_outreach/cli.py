@@ -5,12 +5,14 @@ from __future__ import annotations
 import getpass
 import sys
 import time
+from datetime import datetime
 from datetime import time as dt_time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from pydantic import ValidationError
+from sqlalchemy import Engine
 
 from geo_outreach import db
 from geo_outreach.errors import GeoOutreachError
@@ -226,17 +228,22 @@ def export_cmd(
 
 
 @app.command("up")
-def up_cmd() -> None:
-    """The main job: start PostGIS, migrate, load the demo and say what is there."""
+def up_cmd(
+    out: Annotated[Path, typer.Option(help="folder for the plan, maps and reports")] = Path("out"),
+) -> None:
+    """The main job: start PostGIS, migrate, load the demo, write tonight's plan and the maps.
+
+    Run it again and no row changes: outputs are files, the plan is not stored as patrols.
+    """
     from geo_outreach import demo, io, migrate
 
     settings = _settings()
     started = time.monotonic()
-    _say("[1/3] database …")
+    _say("[1/4] database …")
     database = _database(settings)
-    _say("[2/3] schema migrations …")
+    _say("[2/4] schema migrations …")
     migrate.upgrade(database.admin_url)
-    _say("[3/3] demo data for the Gdańsk–Sopot corridor …")
+    _say("[3/4] demo data for the Gdańsk–Sopot corridor …")
     engine = db.make_engine(database.app_url)
     try:
         with db.session_scope(engine) as session:
@@ -247,18 +254,50 @@ def up_cmd() -> None:
                 year=settings.demo_year,
                 log=_say,
             )
+        _say("[4/4] outputs …")
+        written = [_up_plan(settings, engine, out / "plan")]
         with db.session_scope(engine) as session:
             counts = io.count_rows(session)
         info = db.versions(engine)
     finally:
         engine.dispose()
     typer.echo(demo.describe(summary))
+    for line in written:
+        typer.echo(line)
     typer.echo(
         f"\nPostgreSQL {info['postgresql']}, PostGIS {info['postgis']}, "
         f"pgRouting {info['pgrouting']}"
     )
     typer.echo("rows now: " + ", ".join(f"{t} {n}" for t, n in counts.items()))
     typer.echo(f"done in {time.monotonic() - started:.1f} s")
+
+
+def _up_plan(settings: Settings, engine: Engine, out: Path) -> str:
+    """Tonight's demo plan: an Akcja Zima night at −12 °C for three teams."""
+    from datetime import datetime
+
+    from geo_outreach import plan_export, planner
+
+    req = planner.PlanRequest(
+        mode="akcja-zima",
+        teams=3,
+        start=dt_time(20, 0),
+        end=dt_time(2, 0),
+        day=datetime.now(planner.TZ).date(),
+        temperature=-12.0,
+        seconds=2.0,
+    )
+    with db.session_scope(engine) as session:
+        plan = planner.make_plan(
+            session,
+            req,
+            pbf=settings.osm_pbf or settings.data_dir / "osm" / "gdansk-central.osm.pbf",
+            cache_dir=settings.pg_dir.parent / "cache",
+            actor=_actor(),
+            progress=lambda line: _say(f"  {line}"),
+        )
+    plan_export.write_plan(plan, out)
+    return planner.describe(plan) + f"\n  (demo at −12 °C) written to {out}/"
 
 
 @app.command("serve")
@@ -271,7 +310,9 @@ def serve_cmd(
 
     from api.app import create_app
 
-    uvicorn.run(create_app(_settings()), host=host, port=port)
+    # No access log: its query strings (bbox) would put coordinates in the log; the app logs
+    # method, route template and status instead.
+    uvicorn.run(create_app(_settings()), host=host, port=port, access_log=False)
 
 
 # -- route planner ----------------------------------------------------------------------------
@@ -420,6 +461,9 @@ def count_night_cmd(
     ],
     out: Annotated[Path, typer.Option("--out", help="CSV file to write")],
     lang: Annotated[str, typer.Option("--lang", help="labels: pl | en | uk")] = "pl",
+    public: Annotated[
+        bool, typer.Option("--public", help="for partners: hide counts 1–9 (and what reveals them)")
+    ] = False,
 ) -> None:
     """Sites with people and people per place category of the national count, for one night."""
     from geo_outreach import report_render, reports
@@ -439,15 +483,165 @@ def count_night_cmd(
             )
     finally:
         engine.dispose()
-    report_render.write_count_night(result, out, lang=code)
+    report_render.write_count_night(result, out, lang=code, public=public)
     total = result.total
     typer.echo(
         f"count night {result.start:%Y-%m-%d %H:%M} – {result.end:%Y-%m-%d %H:%M}: "
         f"{total.people} people at {total.sites_with_people} sites "
         f"({total.people_from_visits} met on visits at {total.sites_visited} sites visited, "
         f"{total.people_from_estimates} estimated at {total.sites_estimated} active sites "
-        f"not visited) → {out}"
+        f"not visited) → {out}" + (" (small counts suppressed)" if public else "")
     )
+
+
+# -- api: accounts ---------------------------------------------------------------------------
+
+user_app = typer.Typer(help="Named accounts for the HTTP API.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+
+
+@user_app.command("add")
+def user_add(
+    name: Annotated[str, typer.Argument(help="account name: a-z, 0-9, '.', '_', '-'")],
+    role: Annotated[
+        str, typer.Option(help="streetworker | coordinator | partner | ngo | admin")
+    ] = "streetworker",
+    agency: Annotated[
+        str | None, typer.Option(help="partner's agency, e.g. straz_miejska or policja")
+    ] = None,
+    password_stdin: Annotated[
+        bool, typer.Option(help="read the password from standard input (no prompt)")
+    ] = False,
+) -> None:
+    """Add a named account (the password is stored only as an argon2 hash)."""
+    from geo_outreach import auth, migrate
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    database = _database(_settings())
+    migrate.upgrade(database.admin_url)
+    engine = db.make_engine(database.app_url)
+    try:
+        with db.session_scope(engine) as session:
+            user = auth.add_user(
+                session, name=name, role=role, password=password, actor=_actor(), agency=agency
+            )
+            role_name = user.role
+    finally:
+        engine.dispose()
+    typer.echo(f"account '{name}' added with role {role_name}")
+
+
+@user_app.command("assign")
+def user_assign(
+    name: Annotated[str, typer.Argument(help="account name")],
+    patrol: Annotated[str, typer.Argument(help="patrol code")],
+) -> None:
+    """Put an account on a patrol (a partner sees a joint patrol's sites only then)."""
+    from geo_outreach import auth
+
+    database = _database(_settings())
+    engine = db.make_engine(database.app_url)
+    try:
+        with db.session_scope(engine) as session:
+            auth.assign_patrol(session, name=name, patrol_code=patrol, actor=_actor())
+    finally:
+        engine.dispose()
+    typer.echo(f"account '{name}' assigned to patrol {patrol}")
+
+
+# -- maps (issue 4: live, planner and public maps, offline) -----------------------------------
+
+
+def _map_time(value: str | None, settings: Settings) -> datetime:
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(settings.timezone)
+    if value is None:
+        return datetime.now(tz)
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        msg = f"--at: {value!r} is not an ISO date-time like 2025-12-15T21:30"
+        raise GeoOutreachError(msg) from None
+    return at.replace(tzinfo=tz) if at.tzinfo is None else at
+
+
+def _tonight_plan(session: object, settings: Settings) -> object:
+    """The lead's planner, when it offers plan_tonight(session, settings)."""
+    import importlib
+
+    try:
+        planner_mod = importlib.import_module("geo_outreach.planner")
+    except ImportError:
+        planner_mod = None
+    plan_tonight = getattr(planner_mod, "plan_tonight", None)
+    if plan_tonight is None:
+        msg = "map planner: the route planner is not available yet (needs plan_tonight)"
+        raise GeoOutreachError(msg)
+    return plan_tonight(session, settings)
+
+
+@app.command("map")
+def map_cmd(
+    kind: Annotated[str, typer.Argument(help="live | planner | public | all")],
+    out: Annotated[Path, typer.Option(help="folder for the HTML, assets/ and tiles/")] = Path(
+        "out/maps"
+    ),
+    osm: Annotated[
+        Path | None,
+        typer.Option(help=".osm.pbf for the street tiles (default: the shared Gdańsk extract)"),
+    ] = None,
+    cache: Annotated[
+        Path | None, typer.Option(help="tile cache (default: .geo-outreach/cache)")
+    ] = None,
+    at: Annotated[
+        str | None, typer.Option(help="the moment shown (open now, next bus), ISO; default now")
+    ] = None,
+) -> None:
+    """Write offline maps: live (streetworkers), planner (tonight's plan), public (campaign)."""
+    from maps.output import KINDS, write_maps
+
+    settings = _settings()
+    if kind != "all" and kind not in KINDS:
+        msg = f"map: KIND must be one of {', '.join(KINDS)}, all; got {kind!r}"
+        raise GeoOutreachError(msg)
+    now = _map_time(at, settings)
+    osm_file = osm or settings.data_dir / "osm" / "gdansk-central.osm.pbf"
+    cache_dir = cache or settings.pg_dir.parent / "cache"
+    database = _database(settings)
+    engine = db.make_engine(database.app_url)
+    try:
+        with db.session_scope(engine) as session:
+            kinds = KINDS if kind == "all" else (kind,)
+            plan = None
+            if "planner" in kinds:
+                try:
+                    plan = _tonight_plan(session, settings)
+                except GeoOutreachError as exc:
+                    if kind != "all":
+                        raise
+                    _say(f"skipped planner map: {exc}")
+                    kinds = tuple(k for k in kinds if k != "planner")
+            written = write_maps(
+                session,
+                kinds=kinds,
+                out_dir=out,
+                osm=osm_file,
+                cache_dir=cache_dir,
+                now=now,
+                actor=_actor(),
+                plan=plan,  # type: ignore[arg-type]
+            )
+    finally:
+        engine.dispose()
+    for name, path in written.pages.items():
+        typer.echo(f"{name}: {path}")
+    if written.tiles is not None:
+        typer.echo(f"street tiles: {written.tiles.tiles} (zoom {written.tiles.min_zoom}-"
+                   f"{written.tiles.max_zoom}) in {out / 'tiles'}; © OpenStreetMap contributors")
 
 
 def main() -> None:

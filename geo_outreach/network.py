@@ -202,6 +202,21 @@ def _contract(
     through = (neighbours == 2) & (
         ((out_deg == 2) & (in_deg == 2)) | ((out_deg == 1) & (in_deg == 1))
     )
+    # A ring made only of through-nodes has no junction to start from: promote one node.
+    inner = both.tocsr()[through][:, through]
+    _, ring_of = connected_components(inner, directed=False)
+    labels = np.full(n, -1)
+    labels[through] = ring_of
+    coo = both.tocoo()
+    touches = np.zeros(ring_of.max() + 1 if ring_of.size else 0, dtype=bool)
+    edge_to_junction = through[coo.row] & ~through[coo.col]
+    touches[labels[coo.row[edge_to_junction]]] = True
+    lonely = np.flatnonzero(~touches)
+    if lonely.size:
+        members = np.flatnonzero(through)
+        first_of = np.full(touches.size, n)
+        np.minimum.at(first_of, ring_of, members)
+        through[first_of[lonely]] = False
     junction = np.flatnonzero(~through)
     jidx = np.full(n, -1, dtype=np.int64)
     jidx[junction] = np.arange(junction.size)

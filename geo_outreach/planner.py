@@ -329,13 +329,19 @@ def extra_teams_needed(built: Built, *, seconds: float, seed: int, limit: int = 
     problem = built.problem
     mandatory = {i for i, c in enumerate(built.sites) if c.mandatory}
 
+    # Only the mandatory sites, each required: a feasible solution is a yes.
+    required = [
+        vrp.Site(**{**problem.sites[i].__dict__, "required": True, "prize": 0})
+        for i in sorted(mandatory)
+    ]
+
     def covers(extra: int) -> bool:
         team = vrp.Team(**{**base.__dict__, "count": base.count + extra})
-        trial = vrp.Problem(problem.duration, problem.cost, problem.sites, [team], problem.xy)
+        trial = vrp.Problem(problem.duration, problem.cost, required, [team], problem.xy)
         solution = vrp.solve_problem(
             trial, seconds=seconds, seed=seed, iterations=built.request.iterations
         )
-        return not mandatory & set(solution.unplanned)
+        return solution.feasible and not solution.unplanned
 
     duration = problem.duration.astype(float)
     np.fill_diagonal(duration, np.inf)

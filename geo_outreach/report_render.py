@@ -14,6 +14,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from geo_outreach import OSM_ATTRIBUTION
+from geo_outreach.privacy import suppress_table
 from geo_outreach.reports import (
     MONTHS,
     NO_PATROL,
@@ -93,6 +94,7 @@ TEXT: dict[str, tuple[str, str, str]] = {
     "n_sites": ("liczba miejsc", "sites", "кількість місць"),
     "n_uses": ("skorzystania", "uses", "користування"),
     "meals": ("posiłki", "meals", "страви"),
+    "count": ("liczba", "count", "кількість"),
     "empty": ("brak danych", "no data", "немає даних"),
     "without_patrol": ("bez patrolu", "without a patrol", "без патруля"),
 }
@@ -176,7 +178,8 @@ def _stacked_months(
     if not shown:
         ax.text(0.5, 0.5, tr("empty", lang), ha="center", va="center", transform=ax.transAxes)
     else:
-        ax.legend(loc="upper right", fontsize=8)
+        # Outside the axes: the busiest months would hide under a legend drawn inside.
+        fig.legend(loc="outside right upper", fontsize=8)
     ax.set_title(title)
     ax.set_ylabel(ylabel)
     ax.grid(axis="y", alpha=0.3)
@@ -255,7 +258,7 @@ def _sos_chart(data: ReportData, *, title: str, lang: Lang, path: Path) -> None:
         ax.text(0.5, 0.5, tr("empty", lang), ha="center", va="center", transform=ax.transAxes)
     ax.legend(loc="upper center", fontsize=8)
     ax.set_title(title)
-    ax.set_ylabel(tr("n_uses", lang))
+    ax.set_ylabel(tr("count", lang))
     ax.grid(axis="y", alpha=0.3)
     _save(fig, path)
 
@@ -307,8 +310,9 @@ CSS = """
 body{font-family:system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem;color:#222}
 table{border-collapse:collapse;margin:.5rem 0 .25rem}
 th,td{border:1px solid #bbb;padding:.25rem .5rem}
+tbody th{text-align:left;font-weight:normal}
 td.n{text-align:right;font-variant-numeric:tabular-nums}
-tr.total{font-weight:bold;background:#f2f2f2}
+tr.total,tr.total th{font-weight:bold;background:#f2f2f2}
 p.note{font-size:.9em;color:#555;margin:.25rem 0 1.25rem}
 figure{margin:1rem 0}img{max-width:100%;height:auto}
 """
@@ -405,32 +409,78 @@ COUNT_NIGHT_COLUMNS = (
     "night_start",
     "night_end",
 )
+# For partners: the visit/estimate split of sites is left out (it would link the two tables).
+PUBLIC_COUNT_NIGHT_COLUMNS = tuple(
+    c for c in COUNT_NIGHT_COLUMNS if c not in ("sites_visited", "sites_estimated")
+)
+SUPPRESSED = "x"  # a cell hidden by the disclosure rules (geo_outreach.privacy)
+
+Cell = int | str
 
 
-def write_count_night(result: CountNight, path: Path, *, lang: Lang = "pl") -> None:
+def count_night_rows(
+    result: CountNight, *, lang: Lang = "pl", public: bool = False
+) -> list[list[Cell]]:
+    """The count-night table, header first. `public`: small counts suppressed (privacy rules):
+    people by source × category with their totals as one table, sites with people as another."""
+    start, end = result.start.isoformat(), result.end.isoformat()
+    rows = [*result.rows, result.total]
+    names = [
+        label(SITE_CATEGORIES, r.category, lang)
+        if r.category in SITE_CATEGORIES
+        else label(REPORT_TEXT, "total", lang)
+        for r in rows
+    ]
+    if not public:
+        body: list[list[Cell]] = [
+            [
+                r.category,
+                name,
+                r.sites_with_people,
+                r.people,
+                r.people_from_visits,
+                r.people_from_estimates,
+                r.sites_visited,
+                r.sites_estimated,
+                start,
+                end,
+            ]
+            for r, name in zip(rows, names, strict=True)
+        ]
+        return [list(COUNT_NIGHT_COLUMNS), *body]
+    people = suppress_table(
+        {
+            r.category: {"visits": r.people_from_visits, "estimates": r.people_from_estimates}
+            for r in result.rows
+        }
+    ).grid()
+    sites = suppress_table(
+        {r.category: {"sites": r.sites_with_people} for r in result.rows}, row_totals=False
+    ).grid()
+
+    def shown(value: int | None) -> Cell:
+        return SUPPRESSED if value is None else value
+
+    body = [
+        [
+            r.category,
+            name,
+            shown(site_row[0]),
+            shown(people_row[2]),
+            shown(people_row[0]),
+            shown(people_row[1]),
+            start,
+            end,
+        ]
+        for r, name, people_row, site_row in zip(rows, names, people, sites, strict=True)
+    ]
+    return [list(PUBLIC_COUNT_NIGHT_COLUMNS), *body]
+
+
+def write_count_night(
+    result: CountNight, path: Path, *, lang: Lang = "pl", public: bool = False
+) -> None:
     """The count-night CSV: one row per count category and a total; no site, no position."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    start, end = result.start.isoformat(), result.end.isoformat()
     with path.open("w", newline="", encoding="utf-8-sig") as f:
-        writer = csv.writer(f)
-        writer.writerow(COUNT_NIGHT_COLUMNS)
-        for row in [*result.rows, result.total]:
-            name = (
-                label(SITE_CATEGORIES, row.category, lang)
-                if row.category in SITE_CATEGORIES
-                else label(REPORT_TEXT, "total", lang)
-            )
-            writer.writerow(
-                [
-                    row.category,
-                    name,
-                    row.sites_with_people,
-                    row.people,
-                    row.people_from_visits,
-                    row.people_from_estimates,
-                    row.sites_visited,
-                    row.sites_estimated,
-                    start,
-                    end,
-                ]
-            )
+        csv.writer(f).writerows(count_night_rows(result, lang=lang, public=public))

@@ -3,7 +3,7 @@
 Folium links Leaflet and its plugins from CDNs, which leaves a blank page on an offline phone. We
 render the map, then swap each CDN link for a file under `assets/`, taking the bytes from the
 folium-offline package (which ships the same CDN files) or from our own scripts. Libraries we do
-not use (jQuery, Bootstrap, Font Awesome, glyphicons) are dropped: their CSS pulls fonts from
+not use (Bootstrap, Font Awesome, glyphicons) are dropped: their CSS pulls fonts from
 other hosts. A link we cannot serve locally is an error, never a silent request to the internet.
 """
 
@@ -19,9 +19,9 @@ from geo_outreach.errors import GeoOutreachError
 ASSET_DIR = "assets"
 OWN_SCHEME = "geo-outreach:"  # pseudo-URL of a script or style this package ships
 
-# Folium's defaults that no map here uses; their fonts would come from other hosts.
+# Folium's defaults that no map here uses; their fonts would come from other hosts. (jQuery
+# stays: folium's popups are built with it.)
 DROPPED = (
-    "code.jquery.com/jquery",
     "bootstrap@",
     "bootstrap/3.0.0/css/bootstrap-glyphicons",
     "fontawesome-free",

@@ -238,6 +238,8 @@ class PageFigure(Figure):
         '<html lang="{{ this.lang }}">\n'
         "<head>\n"
         '<meta charset="utf-8" />\n'
+        # No favicon request: a 404 would be a console error on every load.
+        '<link rel="icon" href="data:," />\n'
         "<title>{{ this.title }}</title>\n"
         "{{ this.header.render(**kwargs) }}\n"
         "</head>\n"
@@ -261,7 +263,7 @@ class Legend(MacroElement):
     _template = Template(
         """
         {% macro script(this, kwargs) %}
-        (function () {
+        ;(function () {
             var ctl = L.control({position: {{ this.position|tojson }}});
             ctl.onAdd = function () {
                 var div = L.DomUtil.create('div', 'go-legend leaflet-bar');

@@ -394,6 +394,26 @@ def test_count_night_equals_the_rule_applied_here(session: Session, tmp_path: Pa
     assert int(rows[-1]["people"]) == result.total.people
     body = out.read_text(encoding="utf-8-sig")
     assert not [s for s in site_secrets(session) if s in body]
+
+    # For partners: no published count is 1..9 and every published count is the true one.
+    public = report_render.count_night_rows(result, public=True)
+    header, published = public[0], public[1:]
+    truth = {r.category: r for r in [*result.rows, result.total]}
+    hidden = 0
+    for row in published:
+        for column in (
+            "sites_with_people",
+            "people",
+            "people_from_visits",
+            "people_from_estimates",
+        ):
+            value = row[header.index(column)]
+            if value == report_render.SUPPRESSED:
+                hidden += 1
+                continue
+            assert isinstance(value, int) and not 1 <= value <= 9, (row[0], column, value)
+            assert value == getattr(truth[str(row[0])], column)
+    assert hidden > 0
     assert (
         scalar(
             session,
@@ -448,6 +468,25 @@ def test_cli_report_and_count_night(scratch: tuple[URL, URL], tmp_path: Path) ->
     assert count.returncode == 0, count.stderr[-2000:]
     assert "estimated" in count.stdout
     assert (tmp_path / "night.csv").read_text(encoding="utf-8-sig").startswith("category,")
+    public = run_cli(
+        "count-night",
+        "--date",
+        "2025-01-20",
+        "--public",
+        "--out",
+        str(tmp_path / "public.csv"),
+        env=env,
+    )
+    assert public.returncode == 0, public.stderr[-2000:]
+    with (tmp_path / "public.csv").open(encoding="utf-8-sig") as f:
+        cells = [
+            v
+            for row in csv.DictReader(f)
+            for k, v in row.items()
+            if k in ("sites_with_people", "people", "people_from_visits", "people_from_estimates")
+        ]
+    assert "x" in cells
+    assert not [v for v in cells if v.isdigit() and 1 <= int(v) <= 9]
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from api.collections import COLLECTIONS, item_response, list_response
+from api.collections import COLLECTIONS, list_response
 from api.deps import Ctx, guard
 from api.geojson import (
     FEATURE_COLLECTION_SCHEMA,
@@ -22,6 +22,7 @@ from api.geojson import (
 )
 from api.routes.sites import Bbox, Limit, Offset
 from geo_outreach import auth, policy
+from geo_outreach.errors import NotFound
 from geo_outreach.policy import Forbidden
 from geo_outreach.vocab import AREA_KINDS, PATROL_KINDS, PATROL_STATUSES
 from layers import features
@@ -90,12 +91,20 @@ def _partner_member(ctx: Ctx, session: Session, patrol_id: uuid.UUID) -> bool:
 @router.get("/patrols/{patrol_id}", tags=["patrols"], responses=ONE)
 def get_patrol(patrol_id: uuid.UUID, ctx: Annotated[Ctx, guard("patrols", "read")]) -> Response:
     """One patrol (a partner only when assigned to it; audited)."""
-    if ctx.principal.role not in policy.STAFF:
-        with ctx.tx(ids=[patrol_id]) as tx:
-            if not _partner_member(ctx, tx.session, patrol_id):
-                msg = "you are not assigned to this patrol"
-                raise Forbidden(msg)
-    return item_response(ctx, COLLECTIONS["patrols"], patrol_id)
+    coll = COLLECTIONS["patrols"]
+    with ctx.tx(ids=[patrol_id]) as tx:
+        if ctx.principal.role not in policy.STAFF and not _partner_member(
+            ctx, tx.session, patrol_id
+        ):
+            msg = "you are not assigned to this patrol"
+            raise Forbidden(msg)
+        found = features.one(
+            tx.session, coll.table, patrol_id, fields=coll.fields(ctx), conds=coll.rows(ctx)
+        )
+        if found is None:
+            msg = f"no patrol {patrol_id}"
+            raise NotFound(msg)
+    return geojson(found[0], etag=found[1])
 
 
 @router.get("/patrols/{patrol_id}/sites", tags=["patrols"], responses=FC)

@@ -62,7 +62,14 @@ def list_visits(
         )
         tx.ids = page.ids
         tx.detail = {"returned": len(page.ids), "offset": offset}
-    nav = links(request, offset=offset, limit=limit, returned=len(page.ids), matched=page.matched)
+    nav = links(
+        request,
+        offset=offset,
+        limit=limit,
+        returned=len(page.ids),
+        matched=page.matched,
+        media_type="application/json",
+    )
     head = json.dumps(
         {"numberMatched": page.matched, "numberReturned": len(page.ids), "links": nav}
     )

@@ -1,0 +1,63 @@
+"""Administration: who accessed a given site (from the append-only audit log)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+from sqlalchemy import text
+
+from api.deps import Ctx, guard
+from api.geojson import check_limit
+from api.routes.sites import Limit, Offset
+
+router = APIRouter(prefix="/admin", tags=["admin"])
+
+
+class AccessEntry(BaseModel):
+    at: datetime
+    actor: str
+    role: str
+    action: str
+    layer: str
+    outcome: str
+    endpoint: str | None
+
+
+class AccessLog(BaseModel):
+    site_id: uuid.UUID
+    entries: list[AccessEntry]
+
+
+@router.get("/sites/{site_id}/access")
+def site_access(
+    site_id: uuid.UUID,
+    ctx: Annotated[Ctx, guard("audit", "read")],
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> AccessLog:
+    """Every recorded read, write and refused attempt that touched this site, newest first.
+    (This look-up is itself recorded.)"""
+    check_limit(limit, settings=ctx.settings)
+    with ctx.tx(ids=[site_id]) as tx:
+        rows = tx.session.execute(
+            text(
+                "SELECT at, actor, role, action, layer, outcome, detail->>'endpoint' "
+                "FROM audit_log WHERE object_ids @> ARRAY[CAST(:site AS uuid)] "
+                "ORDER BY at DESC, id DESC LIMIT :limit OFFSET :offset"
+            ),
+            {"site": site_id, "limit": limit, "offset": offset},
+        ).all()
+        tx.detail = {"returned": len(rows)}
+    return AccessLog(
+        site_id=site_id,
+        entries=[
+            AccessEntry(
+                at=r[0], actor=r[1], role=r[2], action=r[3], layer=r[4], outcome=r[5], endpoint=r[6]
+            )
+            for r in rows
+        ],
+    )

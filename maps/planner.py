@@ -1,0 +1,279 @@
+"""The planner's map: each team's route along the streets in its own colour, numbered stops with
+ETAs and the direction of travel, sites left out with the reason, district boundaries, a heat
+layer of people (H3 resolution 8 or coarser, cells under 5 suppressed) and a drawing tool that
+exports a sketched route or area as GeoJSON. Internal use only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from html import escape
+
+import folium
+from folium.plugins import Draw, PolyLineTextPath
+from folium.template import Template
+
+from geo_outreach.plan import LEFT_OUT_LABELS, Plan, TeamRoute
+from geo_outreach.privacy import heat_cells
+from geo_outreach.vocab import HAZARDS, Lang, label
+from maps import common
+from maps.common import TEAM_COLOURS, Legend, pick, t
+from maps.live import add_districts
+from maps.model import District
+from maps.streets import TileSet
+
+HEAT_RESOLUTION = 8
+HEAT_MIN_COUNT = 5
+LEFT_OUT_COLOUR = "#e74c3c"
+
+T = {
+    "title": ("Plan patrolu – mapa", "Patrol plan – map", "План патрулю – мапа"),
+    "stops": ("przystanki", "stops", "зупинки"),
+    "back": ("powrót", "back", "повернення"),
+    "left_out": ("Pominięte miejsca", "Sites left out", "Пропущені місця"),
+    "heat": (
+        "Osoby (H3, komórki < 5 ukryte)",
+        "People (H3, cells under 5 hidden)",
+        "Люди (H3, комірки < 5 приховано)",
+    ),
+    "eta": ("przyjazd", "ETA", "прибуття"),
+    "service": ("obsługa", "service", "обслуговування"),
+    "depot": ("start / meta", "start / finish", "старт / фініш"),
+    "extra": (
+        "brakuje zespołów do objęcia wszystkich miejsc",
+        "more teams needed to cover every site",
+        "бракує команд, щоб охопити всі місця",
+    ),
+    "export": ("Eksportuj szkic (GeoJSON)", "Export sketch (GeoJSON)", "Експорт ескізу (GeoJSON)"),
+    "teams": ("Zespoły", "Teams", "Команди"),
+    "window": ("okno", "window", "вікно"),
+}
+
+# Polish (and en/uk) labels for the drawing toolbar; Leaflet.draw reads them from L.drawLocal.
+DRAW_LABELS = {
+    "polyline": ("Narysuj trasę", "Draw a route", "Намалювати маршрут"),
+    "polygon": ("Zaznacz obszar", "Mark an area", "Позначити територію"),
+    "rectangle": ("Zaznacz prostokąt", "Mark a rectangle", "Позначити прямокутник"),
+    "marker": ("Postaw punkt", "Place a point", "Поставити точку"),
+}
+
+
+class DrawLabels(folium.MacroElement):
+    """Translates the drawing toolbar and the export link (runs right after the Draw control)."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        ;(function () {
+            var b = L.drawLocal.draw.toolbar.buttons;
+            {%- for key, text in this.buttons.items() %}
+            b[{{ key|tojson }}] = {{ text|tojson }};
+            {%- endfor %}
+            var link = document.getElementById('export');
+            if (link) { link.textContent = {{ this.export|tojson }}; }
+        })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, *, buttons: dict[str, str], export: str) -> None:
+        super().__init__()
+        self._name = "DrawLabels"
+        self.buttons = buttons
+        self.export = export
+
+
+def team_colour(team: int) -> str:
+    return TEAM_COLOURS[(team - 1) % len(TEAM_COLOURS)]
+
+
+def _route_line(route: TeamRoute) -> list[tuple[float, float]]:
+    """lat/lon for Leaflet; without a street geometry, depot → stops → depot straight."""
+    coords = route.geometry or [route.start, *((s.lon, s.lat) for s in route.stops), route.end]
+    return [(lat, lon) for lon, lat in coords]
+
+
+def _add_route(m: folium.Map, route: TeamRoute, *, lang: Lang) -> None:
+    colour = team_colour(route.team)
+    name = (
+        f"{route.name}: {len(route.stops)} {pick(T['stops'], lang)}, "
+        f"{route.distance_m / 1000:.1f} km, {pick(T['back'], lang)} {route.back:%H:%M}"
+    )
+    group = folium.FeatureGroup(name=name, overlay=True, show=True)
+    line = folium.PolyLine(_route_line(route), color=colour, weight=5, opacity=0.85)
+    line.add_to(group)
+    # Arrow glyphs along the line show which way the team walks.
+    PolyLineTextPath(
+        line,
+        "      ►      ",
+        repeat=True,
+        offset=5,
+        attributes={"fill": colour, "font-size": "13", "font-weight": "bold"},
+    ).add_to(group)
+    depot_icon = folium.DivIcon(
+        html=(
+            f'<div class="go-badge" style="width:26px;height:26px;background:{colour}" '
+            f'data-depot="{route.team}">S</div>'
+        ),
+        icon_size=(26, 26),
+        icon_anchor=(13, 13),
+    )
+    folium.Marker(
+        location=[route.start[1], route.start[0]],
+        icon=depot_icon,
+        tooltip=f"{route.name} – {pick(T['depot'], lang)} {route.depart:%H:%M}",
+    ).add_to(group)
+    for stop in route.stops:
+        hazards = ", ".join(label(HAZARDS, h, lang) for h in stop.hazards if h in HAZARDS)
+        popup = (
+            f'<div class="go-popup"><h3>{stop.seq}. {escape(stop.code)} · {escape(stop.name)}'
+            f"</h3><table>"
+            f'<tr><th scope="row">{pick(T["eta"], lang)}</th><td>{stop.arrive:%H:%M}</td></tr>'
+            f'<tr><th scope="row">{pick(T["service"], lang)}</th>'
+            f"<td>{stop.service_minutes} min</td></tr>"
+            f'<tr><th scope="row">{t("people", lang)}</th><td>{stop.estimated_people}</td></tr>'
+            + (
+                f'<tr><th scope="row">{t("hazards", lang)}</th><td>{escape(hazards)}</td></tr>'
+                if hazards
+                else ""
+            )
+            + "</table></div>"
+        )
+        icon = folium.DivIcon(
+            html=(
+                f'<div class="go-stop" style="width:24px;height:24px;background:{colour}" '
+                f'data-team="{route.team}" data-seq="{stop.seq}">{stop.seq}</div>'
+            ),
+            icon_size=(24, 24),
+            icon_anchor=(12, 12),
+        )
+        folium.Marker(
+            location=[stop.lat, stop.lon],
+            icon=icon,
+            tooltip=f"{stop.seq}. {stop.code} – {pick(T['eta'], lang)} {stop.arrive:%H:%M}",
+            popup=folium.Popup(popup, max_width=300),
+        ).add_to(group)
+    group.add_to(m)
+
+
+def _add_heat(
+    m: folium.Map, points: Iterable[tuple[float, float, int]], *, lang: Lang
+) -> int:
+    cells = heat_cells(points, resolution=HEAT_RESOLUTION, min_count=HEAT_MIN_COUNT)
+    if not cells:
+        return 0
+    top = max(c.count for c in cells)
+    features = [
+        {
+            "type": "Feature",
+            "properties": {"cell": c.cell, "count": c.count, "weight": c.count / top},
+            "geometry": {"type": "Polygon", "coordinates": [[list(p) for p in c.boundary]]},
+        }
+        for c in cells
+    ]
+    folium.GeoJson(
+        {"type": "FeatureCollection", "features": features},
+        name=pick(T["heat"], lang),
+        show=True,
+        style_function=lambda f: {
+            "color": "#7b241c",
+            "weight": 0.5,
+            "fillColor": "#c0392b",
+            "fillOpacity": 0.15 + 0.5 * f["properties"]["weight"],
+        },
+        tooltip=folium.GeoJsonTooltip(fields=["count"], aliases=[t("people", lang)]),
+    ).add_to(m)
+    return len(cells)
+
+
+def _legend(plan: Plan, lang: Lang) -> str:
+    teams = [
+        f'<span class="go-swatch" style="background:{team_colour(r.team)}"></span>'
+        f"{escape(r.name)}: {len(r.stops)} {pick(T['stops'], lang)}, "
+        f"{r.depart:%H:%M}–{r.back:%H:%M}"
+        for r in plan.routes
+    ]
+    left = [
+        f'<span class="go-ring" style="border-color:{LEFT_OUT_COLOUR}"></span>'
+        f"{escape(lo.code)}: {pick(LEFT_OUT_LABELS[lo.reason], lang)}"
+        for lo in plan.left_out
+    ]
+    notes = [escape(n) for n in plan.notes]
+    if plan.extra_teams_needed:
+        notes.append(f"+{plan.extra_teams_needed}: {pick(T['extra'], lang)}")
+    window = f"{pick(T['window'], lang)} {plan.window_start:%d.%m %H:%M}–{plan.window_end:%H:%M}"
+    sections = [(pick(T["teams"], lang), [window, *teams])]
+    if left:
+        sections.append((pick(T["left_out"], lang), left))
+    if notes:
+        sections.append(("", notes))
+    return common.legend_html(t("legend", lang), sections)
+
+
+def build(
+    plan: Plan,
+    *,
+    heat_points: Iterable[tuple[float, float, int]] = (),
+    districts: list[District] | None = None,
+    streets: TileSet | None,
+    lang: Lang = "pl",
+) -> folium.Map:
+    """The plan on a map. Heat points are (lon, lat, people); only aggregated cells are drawn."""
+    if plan.routes:
+        start = (plan.routes[0].start[1], plan.routes[0].start[0])
+    elif plan.left_out:
+        start = (plan.left_out[0].lat, plan.left_out[0].lon)
+    else:
+        start = common.GDANSK_CENTRE
+    m = common.new_map(
+        streets=streets, lang=lang, title=pick(T["title"], lang), location=start, zoom=14
+    )
+    add_districts(m, districts or [], lang=lang, show=True)
+    _add_heat(m, heat_points, lang=lang)
+    for route in plan.routes:
+        _add_route(m, route, lang=lang)
+    if plan.left_out:
+        group = folium.FeatureGroup(name=pick(T["left_out"], lang), overlay=True, show=True)
+        for lo in plan.left_out:
+            reason = pick(LEFT_OUT_LABELS[lo.reason], lang)
+            folium.CircleMarker(
+                location=[lo.lat, lo.lon],
+                radius=11,
+                color=LEFT_OUT_COLOUR,
+                weight=3,
+                dash_array="4 4",
+                fill=True,
+                fill_opacity=0.15,
+                tooltip=f"{lo.code} {lo.name}: {reason}",
+                class_name="go-left-out",
+            ).add_to(group)
+        group.add_to(m)
+    Draw(
+        export=True,
+        filename="szkic.geojson",
+        show_geometry_on_click=False,
+        position="topleft",
+        draw_options={
+            "polyline": True,
+            "polygon": True,
+            "rectangle": True,
+            "marker": True,
+            "circle": False,
+            "circlemarker": False,
+        },
+    ).add_to(m)
+    m.add_child(
+        DrawLabels(
+            buttons={k: pick(v, lang) for k, v in DRAW_LABELS.items()},
+            export=pick(T["export"], lang),
+        )
+    )
+    m.add_child(Legend(_legend(plan, lang)))
+    view = [p for r in plan.routes for p in _route_line(r)] + [
+        (lo.lat, lo.lon) for lo in plan.left_out
+    ]
+    if view:
+        lats, lons = [p[0] for p in view], [p[1] for p in view]
+        m.fit_bounds([[min(lats), min(lons)], [max(lats), max(lons)]], padding=(30, 30))
+    folium.LayerControl(position="topright", collapsed=True).add_to(m)
+    return m
