@@ -255,7 +255,10 @@ def up_cmd(
                 log=_say,
             )
         _say("[4/4] outputs …")
-        written = [_up_plan(settings, engine, out / "plan")]
+        written = [
+            _up_plan(settings, engine, out / "plan"),
+            _up_report(settings, engine, out / "report"),
+        ]
         with db.session_scope(engine) as session:
             counts = io.count_rows(session)
         info = db.versions(engine)
@@ -270,6 +273,23 @@ def up_cmd(
     )
     typer.echo("rows now: " + ", ".join(f"{t} {n}" for t, n in counts.items()))
     typer.echo(f"done in {time.monotonic() - started:.1f} s")
+
+
+def _up_report(settings: Settings, engine: Engine, out: Path) -> str:
+    """The demo year's indicator report, as the programme reports it."""
+    from geo_outreach import report_render, reports
+
+    with db.session_scope(engine) as session:
+        data = reports.collect(
+            session,
+            year=settings.demo_year,
+            compare=0,
+            actor=_actor(),
+            role="cli",
+            timezone=settings.timezone,
+        )
+    files = report_render.write_report(data, out, lang="pl")
+    return f"report {settings.demo_year}: {out / files.html.name}"
 
 
 def _up_plan(settings: Settings, engine: Engine, out: Path) -> str:

@@ -658,43 +658,32 @@ def _sites_table(data: ReportData, lang: Lang) -> ReportTable:
 def _monthly_tables(data: ReportData, lang: Lang) -> list[ReportTable]:
     header = (t("month", lang), *MONTHS[lang], t("total", lang))
 
-    def table(key: str, series: dict[str, list[int]], labels: dict[str, str]) -> ReportTable:
+    def table(
+        key: str, series: dict[str, list[int]], labels: dict[str, str], *, total: bool = True
+    ) -> ReportTable:
         rows = [
             Row(code=code, label=labels[code], values=(*series[code], sum(series[code])))
             for code in labels
             if code in series
         ]
-        if rows:
+        if rows and total:
             rows.append(
                 Row(code="total", label=t("total", lang), values=_sum_rows(rows), total=True)
             )
         return ReportTable(
-            key=f"06_{key}",
-            title=f"{t('t_' + key, lang)} — {data.year}",
+            key=key,
+            title=f"{t('t_' + key[3:], lang)} — {data.year}",
             header=header,
             rows=tuple(rows),
         )
 
     kinds = {k: _kind_label(k, lang) for k in (*PATROL_KINDS, NO_PATROL)}
-    out = [
-        table("monthly_patrols", data.monthly_patrols, kinds),
-        table("monthly_contacts", data.monthly_contacts, kinds),
-    ]
-    sos = table("monthly_sos", data.monthly_sos, {m: t(m, lang) for m in data.monthly_sos})
-    # Duties, uses and meals are different things: no grand total row.
-    out.append(
-        ReportTable(
-            key=sos.key,
-            title=sos.title,
-            header=sos.header,
-            rows=tuple(r for r in sos.rows if not r.total),
-        )
-    )
+    sos = {m: t(m, lang) for m in data.monthly_sos}
     return [
-        ReportTable(
-            key=f"{n:02d}{x.key[2:]}", title=x.title, header=x.header, rows=x.rows, note=x.note
-        )
-        for n, x in enumerate(out, start=6)
+        table("06_monthly_patrols", data.monthly_patrols, kinds),
+        table("07_monthly_contacts", data.monthly_contacts, kinds),
+        # Duties, uses and meals are different things: no grand total row.
+        table("08_monthly_sos", data.monthly_sos, sos, total=False),
     ]
 
 

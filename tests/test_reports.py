@@ -16,7 +16,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from playwright.sync_api import sync_playwright
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
@@ -288,6 +287,9 @@ def test_report_in_english(report_data: reports.ReportData, tmp_path: Path) -> N
 
 
 def test_charts_are_shown_in_chromium(report_data: reports.ReportData, tmp_path: Path) -> None:
+    # Imported here: without Playwright only this test fails, not the whole module.
+    from playwright.sync_api import sync_playwright
+
     files = report_render.write_report(report_data, tmp_path, lang="pl")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
@@ -509,3 +511,23 @@ def test_cli_bad_options_are_named(args: tuple[str, ...], option: str, tmp_path:
     assert done.returncode != 0
     assert option in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_year_without_any_records_still_gives_a_full_report(
+    session: Session, tmp_path: Path
+) -> None:
+    # 2019 has no patrols, visits or bus duties in the demo: every yearly figure is "no data".
+    data = reports.collect(session, year=2019, actor="test", role="test", now=NOW)
+    tables = reports.build_tables(data, lang="pl")
+    contacts = by_key(tables, "02_contacts")
+    assert all(row.values == (None,) for row in contacts.rows)
+    assert by_key(tables, "06_monthly_patrols").rows == ()
+    files = report_render.write_report(data, tmp_path, lang="pl")
+    for chart in files.charts:
+        assert png_size(chart) == (900, 480)
+    page = files.html.read_text(encoding="utf-8")
+    assert '<td class="n">–</td>' in page
+    # The register of sites is not tied to a year: it is still there.
+    assert by_key(tables, "05_sites").rows[-1].values[-1] == scalar(
+        session, "SELECT count(*) FROM sleeping_sites"
+    )
