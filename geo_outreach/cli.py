@@ -256,7 +256,7 @@ def up_cmd(
             )
         _say("[4/4] outputs …")
         written = [
-            _up_plan(settings, engine, out / "plan"),
+            *_up_plan_and_maps(settings, engine, out),
             _up_report(settings, engine, out / "report"),
         ]
         with db.session_scope(engine) as session:
@@ -292,32 +292,34 @@ def _up_report(settings: Settings, engine: Engine, out: Path) -> str:
     return f"report {settings.demo_year}: {out / files.html.name}"
 
 
-def _up_plan(settings: Settings, engine: Engine, out: Path) -> str:
-    """Tonight's demo plan: an Akcja Zima night at −12 °C for three teams."""
+def _up_plan_and_maps(settings: Settings, engine: Engine, out: Path) -> list[str]:
+    """Tonight's demo plan (Akcja Zima at −12 °C, three teams) and the three maps."""
     from datetime import datetime
 
     from geo_outreach import plan_export, planner
+    from maps.output import KINDS, write_maps
 
-    req = planner.PlanRequest(
-        mode="akcja-zima",
-        teams=3,
-        start=dt_time(20, 0),
-        end=dt_time(2, 0),
-        day=datetime.now(planner.TZ).date(),
-        temperature=-12.0,
-        seconds=2.0,
-    )
     with db.session_scope(engine) as session:
-        plan = planner.make_plan(
-            session,
-            req,
-            pbf=settings.osm_pbf or settings.data_dir / "osm" / "gdansk-central.osm.pbf",
-            cache_dir=settings.pg_dir.parent / "cache",
-            actor=_actor(),
-            progress=lambda line: _say(f"  {line}"),
+        plan = planner.plan_tonight(
+            session, settings, actor=_actor(), progress=lambda line: _say(f"  {line}")
         )
-    plan_export.write_plan(plan, out)
-    return planner.describe(plan) + f"\n  (demo at −12 °C) written to {out}/"
+        _say("  maps (street tiles are drawn once per extract) …")
+        written = write_maps(
+            session,
+            kinds=KINDS,
+            out_dir=out / "maps",
+            osm=settings.osm_pbf or settings.data_dir / "osm" / "gdansk-central.osm.pbf",
+            cache_dir=settings.pg_dir.parent / "cache",
+            now=datetime.now(planner.TZ),
+            actor=_actor(),
+            plan=plan,
+        )
+    plan_export.write_plan(plan, out / "plan")
+    pages = ", ".join(str(p) for p in written.pages.values())
+    return [
+        planner.describe(plan) + f"\n  (demo at −12 °C) written to {out / 'plan'}/",
+        f"maps: {pages}",
+    ]
 
 
 @app.command("serve")
@@ -589,21 +591,6 @@ def _map_time(value: str | None, settings: Settings) -> datetime:
     return at.replace(tzinfo=tz) if at.tzinfo is None else at
 
 
-def _tonight_plan(session: object, settings: Settings) -> object:
-    """The lead's planner, when it offers plan_tonight(session, settings)."""
-    import importlib
-
-    try:
-        planner_mod = importlib.import_module("geo_outreach.planner")
-    except ImportError:
-        planner_mod = None
-    plan_tonight = getattr(planner_mod, "plan_tonight", None)
-    if plan_tonight is None:
-        msg = "map planner: the route planner is not available yet (needs plan_tonight)"
-        raise GeoOutreachError(msg)
-    return plan_tonight(session, settings)
-
-
 @app.command("map")
 def map_cmd(
     kind: Annotated[str, typer.Argument(help="live | planner | public | all")],
@@ -635,16 +622,12 @@ def map_cmd(
     engine = db.make_engine(database.app_url)
     try:
         with db.session_scope(engine) as session:
-            kinds = KINDS if kind == "all" else (kind,)
+            kinds: tuple[str, ...] = KINDS if kind == "all" else (kind,)
             plan = None
             if "planner" in kinds:
-                try:
-                    plan = _tonight_plan(session, settings)
-                except GeoOutreachError as exc:
-                    if kind != "all":
-                        raise
-                    _say(f"skipped planner map: {exc}")
-                    kinds = tuple(k for k in kinds if k != "planner")
+                from geo_outreach import planner
+
+                plan = planner.plan_tonight(session, settings, actor=_actor(), progress=_say)
             written = write_maps(
                 session,
                 kinds=kinds,
@@ -653,7 +636,7 @@ def map_cmd(
                 cache_dir=cache_dir,
                 now=now,
                 actor=_actor(),
-                plan=plan,  # type: ignore[arg-type]
+                plan=plan,
             )
     finally:
         engine.dispose()

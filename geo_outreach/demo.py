@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import shapely
+from pyproj import Transformer
 from sqlalchemy import func, literal, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
@@ -519,6 +520,53 @@ def _visit(
 # -- all --------------------------------------------------------------------------------------
 
 
+def _has_demo(session: Session, model: Any) -> bool:
+    return bool(session.execute(select(model.id).where(model.is_demo).limit(1)).first())
+
+
+def stored_sites(session: Session) -> list[DemoSite]:
+    """The demo sites already in the database, in code order (as generated)."""
+    rows = session.execute(
+        select(
+            SleepingSite.code,
+            SleepingSite.name,
+            SleepingSite.category,
+            SleepingSite.status,
+            SleepingSite.estimated_people,
+            SleepingSite.hazards,
+            SleepingSite.access_notes,
+            func.ST_X(SleepingSite.geom),
+            func.ST_Y(SleepingSite.geom),
+        )
+        .where(SleepingSite.is_demo)
+        .order_by(SleepingSite.code)
+    ).all()
+    return [
+        DemoSite(r[0], r[1], r[2], r[3], r[4], tuple(r[5]), r[6] or "", r[7], r[8], "")
+        for r in rows
+    ]
+
+
+PUBLIC_CLEARANCE_M = 220.0  # the 200 m of the public map's privacy rule, plus the jitter
+
+
+def _near_public_places(route: DemoBusRoute) -> shapely.Geometry:
+    """Everything within PUBLIC_CLEARANCE_M of a public facility, a bus stop or the bus route."""
+    to_m = Transformer.from_crs(4326, 2180, always_xy=True)
+    to_deg = Transformer.from_crs(2180, 4326, always_xy=True)
+    places = [
+        shapely.Point(f["lon"], f["lat"])
+        for f in FACILITIES
+        if f.get("public") and not f.get("confidential")
+    ]
+    places += [shapely.Point(s.lon, s.lat) for s in route.stops]
+    places.append(shapely.LineString(route.coords))
+    metric = shapely.transform(shapely.GeometryCollection(places), lambda c: np.column_stack(
+        to_m.transform(c[:, 0], c[:, 1])))  # fmt: skip
+    zone = metric.buffer(PUBLIC_CLEARANCE_M)
+    return shapely.transform(zone, lambda c: np.column_stack(to_deg.transform(c[:, 0], c[:, 1])))
+
+
 def load(
     session: Session,
     *,
@@ -539,26 +587,38 @@ def load(
     summary.added["areas"] = load_areas(session, data_dir)
     log("  facilities")
     summary.added["facilities"] = load_facilities(session, datetime(year, 12, 31, 20, 0, tzinfo=TZ))
+    log("  SOS bus route along the transit streets")
+    route = demo_sos_bus_route(data_dir)
+    added, route_id = load_sos_bus(session, route, year)
+    summary.added["sos_bus"] = added
     log("  sleeping sites from OSM features of the extract")
-    # Sites only inside the served cities: the extract reaches into neighbouring communes.
+    # Sites only inside the served cities (the extract reaches into neighbouring communes) and
+    # never within 200 m of anything the public map shows, so no public coordinate is near one.
     cities = session.execute(
         select(func.ST_AsBinary(func.ST_Union(Area.geom))).where(
             Area.kind == "city", Area.is_demo.is_(True)
         )
     ).scalar_one()
-    sites = demo_sites(data_dir, seed=seed, within=shapely.from_wkb(bytes(cities)))
-    summary.added["sleeping_sites"] = load_sites(session, sites)
-    log("  SOS bus route along the transit streets")
-    added, route_id = load_sos_bus(session, demo_sos_bus_route(data_dir), year)
-    summary.added["sos_bus"] = added
+    # Each generated part is loaded whole or not at all, so a changed generator never mixes
+    # with an older demo already in the database.
+    if _has_demo(session, SleepingSite):
+        sites = stored_sites(session)
+        summary.added["sleeping_sites"] = 0
+    else:
+        allowed = shapely.from_wkb(bytes(cities)).difference(_near_public_places(route))
+        sites = demo_sites(data_dir, seed=seed, within=allowed)
+        summary.added["sleeping_sites"] = load_sites(session, sites)
     rng = np.random.default_rng(seed)
     duties = sos_bus_duties(route_id, year, rng)
     summary.added["sos_bus_duties"] = _insert(session, SosBusDuty, duties, ["id"])
     log(f"  a year ({year}) of patrols and visits")
-    patrols, stops, visits = patrols_and_visits(sites, year, rng)
-    summary.added["patrols"] = _insert(session, Patrol, patrols, ["id"])
-    summary.added["patrol_stops"] = _insert(session, PatrolStop, stops, ["patrol_id", "seq"])
-    summary.added["visits"] = _insert(session, Visit, visits, ["id"])
+    if _has_demo(session, Patrol):
+        summary.added.update(patrols=0, patrol_stops=0, visits=0)
+    else:
+        patrols, stops, visits = patrols_and_visits(sites, year, rng)
+        summary.added["patrols"] = _insert(session, Patrol, patrols, ["id"])
+        summary.added["patrol_stops"] = _insert(session, PatrolStop, stops, ["patrol_id", "seq"])
+        summary.added["visits"] = _insert(session, Visit, visits, ["id"])
     summary.totals = yearly_totals(session, year)
     return summary
 

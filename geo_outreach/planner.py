@@ -24,6 +24,7 @@ from geo_outreach import network as nw
 from geo_outreach import vrp
 from geo_outreach.errors import GeoOutreachError
 from geo_outreach.plan import LeftOut, LeftOutReason, Mode, Plan, PlannedStop, TeamRoute
+from geo_outreach.settings import Settings
 from layers import audit
 from layers.models import Facility, SleepingSite
 
@@ -481,3 +482,34 @@ def describe(plan: Plan) -> str:
     if plan.extra_teams_needed:
         lines.append(f"  to cover every site: {plan.extra_teams_needed} more team(s) needed")
     return "\n".join(lines)
+
+
+def tonight_request(day: date) -> PlanRequest:
+    """The demo's "tonight": an Akcja Zima night at −12 °C for three teams."""
+    return PlanRequest(
+        mode="akcja-zima",
+        teams=3,
+        start=time(20, 0),
+        end=time(2, 0),
+        day=day,
+        temperature=-12.0,
+        seconds=2.0,
+    )
+
+
+def plan_tonight(
+    session: Session,
+    settings: Settings,
+    *,
+    actor: str = "cli",
+    progress: Callable[[str], None] = lambda _: None,
+) -> Plan:
+    req = tonight_request(datetime.now(TZ).date())
+    return make_plan(
+        session,
+        req,
+        pbf=settings.osm_pbf or settings.data_dir / "osm" / "gdansk-central.osm.pbf",
+        cache_dir=settings.pg_dir.parent / "cache",
+        actor=actor,
+        progress=progress,
+    )

@@ -18,9 +18,7 @@ from maps.model import BusRoute, BusStop, FacilityPoint
 from maps.streets import TileSet
 
 TILE_URL = "tiles/{z}/{x}/{y}.png"
-ATTRIBUTION_HTML = (
-    f'<a href="https://www.openstreetmap.org/copyright">{OSM_ATTRIBUTION}</a> (ODbL)'
-)
+ATTRIBUTION_HTML = f'<a href="https://www.openstreetmap.org/copyright">{OSM_ATTRIBUTION}</a> (ODbL)'
 # Pinch-zoom stays allowed: folium's default meta forbids it (user-scalable=no).
 VIEWPORT_META = '<meta name="viewport" content="width=device-width, initial-scale=1" />'
 _VIEWPORT = re.compile(r'<meta name="viewport"[^>]*>', re.DOTALL)
@@ -182,8 +180,10 @@ def hours_text(hours: tuple[dict[str, str], ...] | list[dict[str, str]], lang: L
         span = by_day.get(day)
         if span is None:
             continue
-        if groups and groups[-1][1] == span and WEEKDAYS.index(groups[-1][0][-1]) + 1 == (
-            WEEKDAYS.index(day)
+        if (
+            groups
+            and groups[-1][1] == span
+            and WEEKDAYS.index(groups[-1][0][-1]) + 1 == (WEEKDAYS.index(day))
         ):
             groups[-1][0].append(day)
         else:
@@ -421,7 +421,7 @@ def legend_html(title: str, sections: list[tuple[str, list[str]]]) -> str:
         f"<p><strong>{head}</strong></p><ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"
         for head, items in sections
     )
-    return f"<details open><summary>{title}</summary>{body}</details>"
+    return f"<details><summary>{title}</summary>{body}</details>"
 
 
 def render(m: folium.Map) -> assets.Page:

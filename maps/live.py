@@ -12,15 +12,22 @@ from typing import Any
 
 import folium
 from folium.plugins import LocateControl
+from folium.template import Template
 
-from geo_outreach.vocab import FACILITY_TYPES, HAZARDS, HELP_KINDS, SITE_CATEGORIES, SITE_STATUSES
-from geo_outreach.vocab import Lang, label
+from geo_outreach.vocab import (
+    FACILITY_TYPES,
+    HAZARDS,
+    HELP_KINDS,
+    SITE_CATEGORIES,
+    SITE_STATUSES,
+    Lang,
+    label,
+)
 from maps import common
 from maps.common import STATUS_COLOURS, VISIT_AGE, Legend, Script, t
 from maps.model import BusRoute, District, FacilityPoint, LiveData, SitePoint
 from maps.sitelayer import SITE_LAYER_JS
 from maps.streets import TileSet
-from folium.template import Template
 
 _STATUS_CODES = list(SITE_STATUSES)
 _CATEGORY_CODES = list(SITE_CATEGORIES)
@@ -49,34 +56,39 @@ class SiteLayer(folium.map.Layer):
         self.search = search
 
 
-def site_rows(
-    sites: list[SitePoint], *, now: datetime, districts: list[str]
-) -> list[list[Any]]:
-    """Compact rows for the site layer; column order matches maps/sitelayer.py."""
+def site_rows(sites: list[SitePoint], *, now: datetime, districts: list[str]) -> list[list[Any]]:
+    """Compact rows for the site layer; column order matches maps/sitelayer.py.
+
+    Times travel as epoch seconds and are formatted in the browser (Europe/Warsaw): converting
+    40k visit times to local time here would cost more than the whole rest of the map.
+    """
     district_index = {name: i for i, name in enumerate(districts)}
-    today = now.date()
-    tz = now.tzinfo
+    now_ts = now.timestamp()
+    help_index = {h: i for i, h in enumerate(_HELP_CODES)}
+    hazard_index = {h: i for i, h in enumerate(_HAZARD_CODES)}
+    category_index = {c: i for i, c in enumerate(_CATEGORY_CODES)}
+    status_index = {c: i for i, c in enumerate(_STATUS_CODES)}
     rows: list[list[Any]] = []
     for s in sites:
-        last = s.last_visit_at.astimezone(tz).date() if s.last_visit_at else None
+        last_ts = int(s.last_visit_at.timestamp()) if s.last_visit_at else None
         rows.append(
             [
                 round(s.lon, 6),
                 round(s.lat, 6),
                 s.code,
                 s.name,
-                _CATEGORY_CODES.index(s.category),
-                _STATUS_CODES.index(s.status),
+                category_index[s.category],
+                status_index[s.status],
                 s.estimated_people,
-                [_HAZARD_CODES.index(h) for h in s.hazards],
-                (today - last).days if last else -1,
-                last.isoformat() if last else None,
+                [hazard_index[h] for h in s.hazards],
+                int((now_ts - last_ts) // 86400) if last_ts is not None else -1,
+                last_ts,
                 district_index.get(s.district or "", -1),
                 [
                     [
-                        v.visited_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+                        int(v.visited_at.timestamp()),
                         v.people_met,
-                        [_HELP_CODES.index(h) for h in v.help_given if h in HELP_KINDS],
+                        [help_index[h] for h in v.help_given if h in help_index],
                     ]
                     for v in s.recent_visits
                 ],
@@ -109,6 +121,8 @@ def site_payload(sites: list[SitePoint], *, now: datetime, lang: Lang) -> dict[s
         "help": [label(HELP_KINDS, h, lang) for h in _HELP_CODES],
         "ageColours": [list(a) for a in VISIT_AGE],
         "overdueDays": OVERDUE_DAYS,
+        "timeZone": str(now.tzinfo),
+        "locale": {"pl": "pl-PL", "en": "en-GB", "uk": "uk-UA"}[lang],
         "text": {k: t(k, lang) for k in text_keys},
     }
 
@@ -131,7 +145,9 @@ def facility_popup(f: FacilityPoint, *, now: datetime, lang: Lang) -> str:
     if f.free_beds is not None:
         beds = f"{f.free_beds}" + (f" / {f.capacity}" if f.capacity is not None else "")
         if f.free_beds_updated_at:
-            beds += f" ({t('as_of', lang)} {f.free_beds_updated_at.astimezone(now.tzinfo):%d.%m %H:%M})"
+            beds += (
+                f" ({t('as_of', lang)} {f.free_beds_updated_at.astimezone(now.tzinfo):%d.%m %H:%M})"
+            )
         rows.append((t("free_beds", lang), beds))
     if f.season_from and f.season_to:
         rows.append((t("season", lang), f"{f.season_from} – {f.season_to}"))
@@ -184,13 +200,16 @@ def add_bus(m: folium.Map, routes: list[BusRoute], *, now: datetime, lang: Lang)
         season = f"{route.season_start:%d.%m.%Y} – {route.season_end:%d.%m.%Y}"
         for stop in route.stops:
             nxt = common.departure_text(common.next_departure(route, stop, now), now, lang)
+            rows = (
+                (t("arrive", lang), common.clock(stop.arrive)),
+                (t("depart", lang), common.clock(stop.depart)),
+                (t("next_departure", lang), nxt),
+                (t("season", lang), season),
+            )
             html = (
                 f'<div class="go-popup"><h3>{escape(stop.name)}</h3><table>'
-                f'<tr><th scope="row">{t("arrive", lang)}</th><td>{common.clock(stop.arrive)}</td></tr>'
-                f'<tr><th scope="row">{t("depart", lang)}</th><td>{common.clock(stop.depart)}</td></tr>'
-                f'<tr><th scope="row">{t("next_departure", lang)}</th><td>{escape(nxt)}</td></tr>'
-                f'<tr><th scope="row">{t("season", lang)}</th><td>{season}</td></tr>'
-                f"</table></div>"
+                + "".join(f'<tr><th scope="row">{k}</th><td>{escape(v)}</td></tr>' for k, v in rows)
+                + "</table></div>"
             )
             icon = folium.DivIcon(
                 html=(
@@ -235,9 +254,7 @@ def _legend(lang: Lang, confidential_beds: list[FacilityPoint]) -> str:
     previous = 0
     for limit, colour in VISIT_AGE:
         span = (
-            f"{previous}–{limit}"
-            if limit is not None
-            else f"&gt; {previous} / {t('never', lang)}"
+            f"{previous}–{limit}" if limit is not None else f"&gt; {previous} / {t('never', lang)}"
         )
         ages.append(f'<span class="go-ring" style="border-color:{colour}"></span>{span}')
         previous = (limit or 0) + 1

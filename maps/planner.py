@@ -156,9 +156,7 @@ def _add_route(m: folium.Map, route: TeamRoute, *, lang: Lang) -> None:
     group.add_to(m)
 
 
-def _add_heat(
-    m: folium.Map, points: Iterable[tuple[float, float, int]], *, lang: Lang
-) -> int:
+def _add_heat(m: folium.Map, points: Iterable[tuple[float, float, int]], *, lang: Lang) -> int:
     cells = heat_cells(points, resolution=HEAT_RESOLUTION, min_count=HEAT_MIN_COUNT)
     if not cells:
         return 0

@@ -12,7 +12,7 @@ from datetime import datetime
 from html import escape
 
 import folium
-from branca.element import Element
+from branca.element import Element, Figure
 
 from geo_outreach.errors import GeoOutreachError
 from geo_outreach.vocab import FACILITY_TYPES, Lang, label
@@ -36,8 +36,7 @@ T = {
         " obojętnie.",
         "Warming centres, night shelters, soup kitchens and the SOS bus. If someone is freezing,"
         " do not walk past.",
-        "Пункти обігріву, нічліжки, їдальні та автобус SOS. Якщо хтось мерзне – не проходьте"
-        " повз.",
+        "Пункти обігріву, нічліжки, їдальні та автобус SOS. Якщо хтось мерзне – не проходьте повз.",
     ),
     "hotlines": ("Telefony", "Phone numbers", "Телефони"),
     "emergency": (
@@ -135,8 +134,7 @@ body > .folium-map { order: 1; flex: 3 1 0; height: 100% !important; width: auto
 .go-aside dl { margin: 0; } .go-aside dt { font-weight: bold; } .go-aside dd { margin: 0 0 4px; }
 .go-places > li { margin-bottom: 0.8em; }
 .go-lang a[aria-current="page"] { font-weight: bold; text-decoration: none; color: #1b1b1b; }
-.go-skip { position: absolute; left: -9999px; top: 0; background: #fff; padding: 8px; z-index: 2000; }
-.go-skip:focus { left: 8px; }
+.go-skip { position: absolute; left: -9999px; top: 0; }
 .go-tel { font-size: 1.2em; font-weight: bold; }
 @media (max-width: 720px) {
   body { flex-direction: column; height: auto; }
@@ -255,6 +253,7 @@ def build(
     )
     m.add_child(Stylesheet(PUBLIC_CSS))
     root = m.get_root()
+    assert isinstance(root, Figure)
     places = folium.FeatureGroup(name=pick(T["places"], lang), overlay=True, show=True)
     for f in data.facilities:
         icon = folium.DivIcon(

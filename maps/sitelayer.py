@@ -164,14 +164,21 @@ SITE_LAYER_JS = assets.register(
       }
     },
 
+    _when: function (ts, withTime) {
+      var opts = {timeZone: this._d.timeZone, year: 'numeric', month: '2-digit', day: '2-digit'};
+      if (withTime) { opts.hour = '2-digit'; opts.minute = '2-digit'; }
+      return new Date(ts * 1000).toLocaleString(this._d.locale, opts);
+    },
+
     _popup: function (i) {
-      var d = this._d, r = d.rows[i], t = d.text;
+      var d = this._d, r = d.rows[i], t = d.text, self = this;
       var rowsHtml = [
         [t.status, d.statuses[r[STATUS]]],
         ['', d.categories[r[CAT]]],
         [t.people, r[PEOPLE]],
         [t.district, r[DISTRICT] >= 0 ? d.districts[r[DISTRICT]] : '–'],
-        [t.last_visit, r[LAST] ? r[LAST] + ' (' + r[DAYS] + ' ' + t.days_since + ')' : t.never]
+        [t.last_visit, r[LAST] !== null ?
+          this._when(r[LAST], false) + ' (' + r[DAYS] + ' ' + t.days_since + ')' : t.never]
       ];
       if (r[HAZ].length) {
         rowsHtml.push([t.hazards, r[HAZ].map(function (h) {
@@ -188,7 +195,7 @@ SITE_LAYER_JS = assets.register(
         html += '<p><strong>' + esc(t.recent_visits) + '</strong></p><ul>';
         r[VISITS].forEach(function (v) {
           var help = v[2].map(function (h) { return d.help[h]; }).join(', ');
-          html += '<li>' + esc(v[0]) + ': ' + esc(t.met) + ' ' + v[1] +
+          html += '<li>' + esc(self._when(v[0], true)) + ': ' + esc(t.met) + ' ' + v[1] +
                   (help ? ' · ' + esc(help) : '') + '</li>';
         });
         html += '</ul>';

@@ -121,7 +121,7 @@ def read_streets(pbf: Path) -> StreetData:
     try:
         processor = osmium.FileProcessor(str(pbf)).with_locations()
         for obj in processor:
-            if not obj.is_way():
+            if not isinstance(obj, osmium.osm.Way):
                 continue
             cls = _line_class(obj.tags)
             park = cls is None and obj.is_closed() and _is_park(obj.tags)
@@ -162,9 +162,7 @@ def _mercator_each(shapes: Sequence[NDArray[np.float64]]) -> list[NDArray[np.flo
     return list(np.split(merc, cuts))
 
 
-def tile_range(
-    bounds: tuple[float, float, float, float], zoom: int
-) -> tuple[int, int, int, int]:
+def tile_range(bounds: tuple[float, float, float, float], zoom: int) -> tuple[int, int, int, int]:
     """x0, y0, x1, y1 (inclusive) of the tiles covering lon/lat bounds at a zoom."""
     west, south, east, north = bounds
     corners = _mercator(np.array([[west, north], [east, south]], dtype=np.float64))
@@ -174,9 +172,7 @@ def tile_range(
     return int(x0), int(y0), int(min(x1, n - 1)), int(min(y1, n - 1))
 
 
-def _index(
-    shapes: Sequence[NDArray[np.float64]], zoom: int
-) -> dict[tuple[int, int], list[int]]:
+def _index(shapes: Sequence[NDArray[np.float64]], zoom: int) -> dict[tuple[int, int], list[int]]:
     """Which shapes touch which tile (by bounding box) at a zoom."""
     n = 2**zoom
     buckets: dict[tuple[int, int], list[int]] = defaultdict(list)
@@ -279,9 +275,7 @@ def _tileset(directory: Path, stamp: dict[str, object]) -> TileSet:
     )
 
 
-def ensure_tiles(
-    pbf: Path, cache_dir: Path, *, min_zoom: int = 11, max_zoom: int = 16
-) -> TileSet:
+def ensure_tiles(pbf: Path, cache_dir: Path, *, min_zoom: int = 11, max_zoom: int = 16) -> TileSet:
     """Street tiles for `pbf` under cache_dir, drawn only when the pbf (or renderer) changed."""
     if not 0 <= min_zoom <= max_zoom <= 19:
         msg = f"zoom: need 0 <= min_zoom <= max_zoom <= 19, got {min_zoom}..{max_zoom}"

@@ -3,18 +3,21 @@ touch the shared test database, one account per role, and a real uvicorn server 
 
 from __future__ import annotations
 
+import os
 import socket
-import threading
+import subprocess
+import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
+import httpx
 import psycopg
-import uvicorn
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from psycopg import sql
 from sqlalchemy import URL, Engine
@@ -134,20 +137,44 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_server(app: FastAPI) -> Iterator[str]:
-    """The app under a real uvicorn on 127.0.0.1 (for GDAL and concurrent clients)."""
+def live_server(api: Api) -> Iterator[str]:
+    """`geo-outreach serve` in its own process on 127.0.0.1 (GDAL holds the GIL while it reads,
+    so the server must not share this interpreter)."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive(), "uvicorn stopped while starting"
-        assert time.monotonic() < deadline, "uvicorn did not start in 30 s"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    env = dict(os.environ)
+    env.update(
+        GEO_OUTREACH_DATABASE_URL=api.app_url.render_as_string(hide_password=False),
+        GEO_OUTREACH_ADMIN_DATABASE_URL=api.admin_url.render_as_string(hide_password=False),
+        GEO_OUTREACH_SECRET_KEY=api.settings.secret_key,
+    )
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "geo_outreach.cli", "serve", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                assert proc.poll() is None, _tail(log)
+                assert time.monotonic() < deadline, "the server did not answer /health in 60 s"
+                try:
+                    if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.2)
+            yield base
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=30)
+
+
+def _tail(log: IO[bytes]) -> str:
+    log.seek(0)
+    return log.read().decode(errors="replace")[-3000:]

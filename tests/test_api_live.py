@@ -1,4 +1,4 @@
-"""The API under a real uvicorn on loopback: 100 concurrent writers with If-Match, concurrent
+"""The API served by `geo-outreach serve` on loopback: 100 concurrent writers with If-Match, concurrent
 Idempotency-Key replays, and GDAL's OGC API Features driver (through pyogrio)."""
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import pyogrio
 import pytest
 from sqlalchemy import URL, text
 
-from api.app import create_app
 from geo_outreach import db
 from tests.api_support import Api, api_for, live_server
 
@@ -29,7 +28,7 @@ def api(admin_url: URL, app_url: URL, data_dir: Path) -> Iterator[Api]:
 
 @pytest.fixture(scope="module")
 def base(api: Api) -> Iterator[str]:
-    with live_server(create_app(api.settings)) as url:
+    with live_server(api) as url:
         yield url
 
 
