@@ -168,7 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1, help="seed of our solver")
     args = parser.parse_args(argv)
     if not 0.1 <= args.seconds <= 3600:
-        print(f"error: --seconds must be between 0.1 and 3600, got {args.seconds:g}", file=sys.stderr)
+        print(
+            f"error: --seconds must be between 0.1 and 3600, got {args.seconds:g}", file=sys.stderr
+        )
         return 2
     try:
         result = measure(args.instance, seconds=args.seconds, seed=args.seed)

@@ -105,7 +105,8 @@ def read_solomon(path: Path) -> Instance:
                 )
                 raise InstanceError(msg)
             values = [
-                _float(w, path, number, field) for w, field in zip(words, SOLOMON_FIELDS, strict=True)
+                _float(w, path, number, field)
+                for w, field in zip(words, SOLOMON_FIELDS, strict=True)
             ]
             rows.append((number, values))
     if vehicles < 0:
@@ -421,9 +422,7 @@ def to_problem(instance: Instance, *, scale: int) -> vrp.Problem:
         capacity=instance.capacity,
         count=instance.vehicles,
     )
-    return vrp.Problem(
-        duration=duration, cost=cost, sites=sites, teams=[team], xy=instance.coords
-    )
+    return vrp.Problem(duration=duration, cost=cost, sites=sites, teams=[team], xy=instance.coords)
 
 
 def node_routes(solution: vrp.Solution) -> list[list[int]]:
