@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 
 from geo_outreach.errors import (
     Conflict,
@@ -70,6 +71,17 @@ def install(app: FastAPI) -> None:
         if isinstance(exc, RateLimited):
             headers["Retry-After"] = str(exc.retry_after)
         return JSONResponse(body, status_code=_status(exc), headers=headers)
+
+    @app.exception_handler(OperationalError)
+    async def _database(request: Request, exc: OperationalError) -> JSONResponse:
+        # A statement timeout or a lost connection: say so without the SQL (it may hold values).
+        timeout = "statement timeout" in str(exc.orig) or "canceling statement" in str(exc.orig)
+        detail = (
+            "the query took too long; narrow it (bbox, limit)"
+            if timeout
+            else ("the database is not reachable right now")
+        )
+        return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "5"})
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -328,12 +328,15 @@ def serve_cmd(
     port: Annotated[int, typer.Option()] = 8000,
 ) -> None:
     """Run the HTTP API (FastAPI) on HOST:PORT."""
+    import logging
+
     import uvicorn
 
     from api.app import create_app
 
     # No access log: its query strings (bbox) would put coordinates in the log; the app logs
     # method, route template and status instead.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     uvicorn.run(create_app(_settings()), host=host, port=port, access_log=False)
 
 

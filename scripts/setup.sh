@@ -9,7 +9,7 @@ PG_VERSION="${GEO_OUTREACH_PG_VERSION:-15}"
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
-packages=(acl chromium)
+packages=(acl chromium wrk)
 python3 -c 'import ensurepip, venv' 2>/dev/null || packages+=(python3-venv)
 missing=()
 for pkg in "${packages[@]}"; do

@@ -3,14 +3,17 @@ audit, bad input and privacy. The API runs on a database of its own (see api_sup
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
+import tempfile
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import gpxpy
 import pyogrio
 import pytest
 import shapely
@@ -572,19 +575,17 @@ def _site_coordinates(api: Api) -> set[tuple[float, float]]:
 def _pairs(body: str) -> set[tuple[float, float]]:
     """Every two neighbouring decimal numbers in a text, in both orders (GPX puts lat first)."""
     numbers = [round(float(n), 6) for n in re.findall(r"-?\d{1,3}\.\d{5,}", body)]
-    pairs = set(zip(numbers, numbers[1:], strict=False))
+    pairs = set(itertools.pairwise(numbers))
     return pairs | {(b, a) for a, b in pairs}
 
 
 def _as_text(response: Any) -> str:
     if response.headers.get("content-type", "").startswith("application/geopackage"):
-        path = Path(f"/tmp/geo-outreach-privacy-{uuid.uuid4().hex}.gpkg")
-        path.write_bytes(response.content)
-        try:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "export.gpkg"
+            path.write_bytes(response.content)
             frame = pyogrio.read_dataframe(path)
             return frame.to_json() if len(frame) else ""
-        finally:
-            path.unlink()
     return str(response.text)
 
 
@@ -634,13 +635,11 @@ def test_exports_carry_attribution(api: Api) -> None:
         response = api.client.get(f"/exports/sleeping_sites?format={fmt}", headers=h)
         assert response.status_code == 200, (fmt, response.text[:200])
         if fmt == "gpkg":
-            path = Path(f"/tmp/geo-outreach-export-{uuid.uuid4().hex}.gpkg")
-            path.write_bytes(response.content)
-            try:
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "export.gpkg"
+                path.write_bytes(response.content)
                 info = pyogrio.read_info(path)
                 frame = pyogrio.read_dataframe(path)
-            finally:
-                path.unlink()
             assert "OpenStreetMap contributors" in json.dumps(
                 info.get("layer_metadata") or info.get("dataset_metadata") or {}
             )
@@ -651,3 +650,25 @@ def test_exports_carry_attribution(api: Api) -> None:
     visits = api.client.get("/exports/visits?format=csv", headers=h)
     assert visits.status_code == 200 and ",note," not in visits.text.splitlines()[0]
     assert api.client.get("/exports/visits?format=gpx", headers=h).status_code == 422
+
+
+def test_plans_return_routes_with_gpx(api: Api) -> None:
+    body = {
+        "mode": "streetwork",
+        "day": "2026-01-15",
+        "start": "20:00",
+        "end": "23:00",
+        "teams": 1,
+        "seconds": 0.5,
+    }
+    assert api.client.post("/plans", json=body).status_code == 401
+    assert api.client.post("/plans", json=body, headers=api.headers("partner")).status_code == 403
+    response = api.client.post("/plans", json=body, headers=api.headers("coordinator"))
+    assert response.status_code == 200, response.text
+    out = response.json()
+    assert out["plan"]["type"] == "FeatureCollection" and out["plan"]["features"]
+    assert "OpenStreetMap contributors" in out["attribution"]
+    ((_team, doc),) = out["gpx"].items()
+    parsed = gpxpy.parse(doc)
+    stops = [f for f in out["plan"]["features"] if f["geometry"]["type"] == "Point"]
+    assert parsed.waypoints and len(parsed.waypoints) >= 1 and stops

@@ -68,6 +68,7 @@ def test_concurrent_writers_lose_no_update(api: Api, base: str) -> None:
     assert set(statuses) <= {200, 412}, statuses
     successes = statuses.count(200)
     assert successes >= 1
+    print(f"{WRITERS} writers: {successes} writes succeeded, {statuses.count(412)} got 412")
     people, version = _one(
         api, "SELECT estimated_people, version FROM sleeping_sites WHERE id = :i", i=site_id
     )

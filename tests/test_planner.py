@@ -3,6 +3,7 @@ independent checker (plain Dijkstra on the uncontracted graph), exports, and the
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from datetime import date, datetime, time, timedelta
@@ -206,7 +207,7 @@ def test_akcja_zima_plan_on_the_demo(
     coords = {(float(raw.lon[i]), float(raw.lat[i])): i for i in range(raw.lon.size)}
     for r in plan.routes:
         ids = [coords[p] for p in r.geometry]
-        for u, v in zip(ids[:-1], ids[1:], strict=True):
+        for u, v in itertools.pairwise(ids):
             assert raw.graph[u, v] > 0, f"{r.name}: {u}→{v} is not a street segment in that direction"
     # GPX for phones parses back; the route sheet is Polish and internal.
     paths = plan_export.write_plan(plan, tmp_path)

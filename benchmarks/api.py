@@ -1,0 +1,307 @@
+"""bbox GeoJSON queries at 1e5 sleeping sites: geo-outreach's API against tipg, same run.
+
+    .venv/bin/python benchmarks/api.py [--sites 100000] [--seconds 10] [--connections 8]
+
+Starts a throw-away PostGIS cluster, migrates it, writes N synthetic sites spread over
+Gdańsk–Sopot (deterministic), then serves the same table twice on loopback: `geo-outreach serve`
+(token auth, policy, audit row per request) and tipg (OGC API Features, no auth). wrk sends the
+same sequence of bbox queries (1 km × 1 km boxes, limit 100) to each, for the same time, with the
+same connection count, and the script prints requests/s and p95 latency of both and the ratios.
+Only 127.0.0.1 is contacted; every run is bounded in time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+from sqlalchemy import URL, text
+
+from geo_outreach import auth, db, migrate
+from geo_outreach.pgserver import LocalPostgres
+from geo_outreach.settings import Settings
+
+# Gdańsk–Sopot, lon/lat; boxes are drawn inside it.
+CITY = (18.52, 54.30, 18.62 + 0.08, 54.46)
+BOX = (0.0155, 0.009)  # about 1 km × 1 km at 54.4° N
+LIMIT = 100
+SECRET = "bench-" + os.urandom(8).hex()
+# A throw-away account in a throw-away cluster.
+PASSWORD = "bench-" + os.urandom(8).hex()
+
+
+def log(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def fill(admin: URL, n: int) -> None:
+    """N sites at deterministic pseudo-random points of the city box (one INSERT … SELECT)."""
+    engine = db.make_engine(admin, statement_timeout_ms=600_000)
+    try:
+        with db.session_scope(engine) as s:
+            s.execute(text("SELECT setseed(0.2025)"))
+            s.execute(
+                text(
+                    "INSERT INTO sleeping_sites (code, name, category, estimated_people, "
+                    "district, is_demo, created_by, updated_by, geom) "
+                    "SELECT 'B-' || i, 'bench ' || i, 'inne', (i % 7), 'bench', true, "
+                    "'bench', 'bench', ST_SetSRID(ST_MakePoint("
+                    ":x0 + random() * (:x1 - :x0), :y0 + random() * (:y1 - :y0)), 4326) "
+                    "FROM generate_series(1, :n) AS i"
+                ),
+                {"x0": CITY[0], "y0": CITY[1], "x1": CITY[2], "y1": CITY[3], "n": n},
+            )
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE sleeping_sites"))
+    finally:
+        engine.dispose()
+
+
+def token(app: URL, settings: Settings) -> str:
+    engine = db.make_engine(app)
+    try:
+        with db.session_scope(engine) as s:
+            auth.add_user(s, name="bench", role="coordinator", password=PASSWORD, actor="bench")
+        with db.session_scope(engine) as s:
+            outcome = auth.login(
+                s, name="bench", password=PASSWORD, client="bench", settings=settings
+            )
+    finally:
+        engine.dispose()
+    assert outcome.issued is not None
+    return outcome.issued.token
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextmanager
+def serve(cmd: list[str], env: dict[str, str], health: str) -> Iterator[None]:
+    with tempfile.TemporaryFile() as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 90
+            while True:
+                if proc.poll() is not None:
+                    out.seek(0)
+                    msg = f"{cmd[2:4]} stopped:\n{out.read().decode(errors='replace')[-2000:]}"
+                    raise RuntimeError(msg)
+                if time.monotonic() > deadline:
+                    msg = f"{health} did not answer in 90 s"
+                    raise RuntimeError(msg)
+                try:
+                    if httpx.get(health, timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.3)
+            yield
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=20)
+
+
+LUA = """
+local paths = {%s}
+local i = 0
+local headers = {}
+%s
+request = function()
+  i = i %% #paths + 1
+  return wrk.format("GET", paths[i], headers)
+end
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT %%d %%d %%d %%d\\n", summary.requests, summary.duration,
+    latency:percentile(95), summary.errors.status + summary.errors.connect
+    + summary.errors.read + summary.errors.write + summary.errors.timeout))
+end
+"""
+
+
+def boxes(count: int) -> list[tuple[float, float, float, float]]:
+    rng = random.Random(2025)  # noqa: S311 - benchmark query positions, not secrets
+    out = []
+    for _ in range(count):
+        x = rng.uniform(CITY[0], CITY[2] - BOX[0])
+        y = rng.uniform(CITY[1], CITY[3] - BOX[1])
+        out.append((round(x, 5), round(y, 5), round(x + BOX[0], 5), round(y + BOX[1], 5)))
+    return out
+
+
+def wrk(
+    base: str, paths: list[str], *, auth_header: str | None, seconds: int, connections: int
+) -> dict[str, float]:
+    quoted = ", ".join(json.dumps(p) for p in paths)
+    extra = f'headers["Authorization"] = "{auth_header}"' if auth_header else ""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(LUA % (quoted, extra))
+        script = f.name
+    try:
+        proc = subprocess.run(
+            [
+                "wrk",
+                "-t1",
+                f"-c{connections}",
+                f"-d{seconds}s",
+                "--timeout",
+                "10s",
+                "-s",
+                script,
+                base,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 60,
+            check=True,
+        )
+    finally:
+        Path(script).unlink()
+    m = re.search(r"RESULT (\d+) (\d+) (\d+) (\d+)", proc.stdout)
+    if not m:
+        msg = f"wrk printed no result:\n{proc.stdout}\n{proc.stderr}"
+        raise RuntimeError(msg)
+    requests, duration_us, p95_us, errors = (int(g) for g in m.groups())
+    return {
+        "requests": requests,
+        "rps": requests / (duration_us / 1e6),
+        "p95_ms": p95_us / 1000,
+        "errors": errors,
+    }
+
+
+def check_same_answers(ours: str, tipg: str, box: tuple[float, ...], header: str) -> int:
+    """Both servers must return the same features for a box, or the race means nothing."""
+    bbox = ",".join(map(str, box))
+    a = httpx.get(
+        f"{ours}/sites?bbox={bbox}&limit={LIMIT}", headers={"Authorization": header}, timeout=30
+    ).json()
+    b = httpx.get(
+        f"{tipg}/collections/public.sleeping_sites/items?bbox={bbox}&limit={LIMIT}", timeout=30
+    ).json()
+    if a["numberMatched"] != b["numberMatched"]:
+        msg = f"numberMatched differs: ours {a['numberMatched']}, tipg {b['numberMatched']}"
+        raise RuntimeError(msg)
+    return int(a["numberMatched"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sites", type=int, default=100_000)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=8)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("error: wrk is not installed (apt-get install wrk)")
+
+    root = Path(tempfile.mkdtemp(prefix="geo-outreach-bench-"))
+    root.chmod(0o755)
+    cluster = LocalPostgres(root / "pg")
+    try:
+        log("[1/4] cluster and schema …")
+        cluster.start()
+        admin, app = cluster.url(admin=True), cluster.url()
+        migrate.upgrade(admin)
+        log(f"[2/4] {args.sites:,} sites …")
+        started = time.perf_counter()
+        fill(admin, args.sites)
+        log(f"      written in {time.perf_counter() - started:.1f} s")
+        app_str = app.render_as_string(hide_password=False)
+        settings = Settings(database_url=app_str, secret_key=SECRET)
+        bearer = f"Bearer {token(app, settings)}"
+        env = dict(os.environ)
+        env.update(
+            GEO_OUTREACH_DATABASE_URL=app_str,
+            GEO_OUTREACH_ADMIN_DATABASE_URL=admin.render_as_string(hide_password=False),
+            GEO_OUTREACH_SECRET_KEY=SECRET,
+            DATABASE_URL=app_str.replace("postgresql+psycopg://", "postgresql://"),
+            TIPG_DB_TABLES='["public.sleeping_sites"]',
+            TIPG_DB_SCHEMAS='["public"]',
+            TIPG_DB_SPATIAL_EXTENT="false",
+            TIPG_DB_DATETIME_EXTENT="false",
+            TIPG_ADD_TILES_VIEWER="false",
+        )
+        ours_port, tipg_port = free_port(), free_port()
+        ours, tipg = f"http://127.0.0.1:{ours_port}", f"http://127.0.0.1:{tipg_port}"
+        queries = boxes(200)
+        bbox = [",".join(map(str, b)) for b in queries]
+        ours_paths = [f"/sites?bbox={b}&limit={LIMIT}" for b in bbox]
+        tipg_paths = [
+            f"/collections/public.sleeping_sites/items?bbox={b}&limit={LIMIT}" for b in bbox
+        ]
+        py = sys.executable
+        log("[3/4] both servers …")
+        with (
+            serve(
+                [py, "-m", "geo_outreach.cli", "serve", "--port", str(ours_port)],
+                env,
+                f"{ours}/health",
+            ),
+            serve(
+                [py, "-m", "uvicorn", "tipg.main:app", "--port", str(tipg_port), "--no-access-log"],
+                env,
+                f"{tipg}/collections",
+            ),
+        ):
+            matched = [check_same_answers(ours, tipg, b, bearer) for b in queries[:5]]
+            log(f"      same answers on 5 boxes (features matched: {matched})")
+            log(f"[4/4] wrk, {args.seconds} s each, {args.connections} connections …")
+            wrk(ours, ours_paths, auth_header=bearer, seconds=2, connections=args.connections)
+            wrk(tipg, tipg_paths, auth_header=None, seconds=2, connections=args.connections)
+            a = wrk(
+                ours,
+                ours_paths,
+                auth_header=bearer,
+                seconds=args.seconds,
+                connections=args.connections,
+            )
+            b = wrk(
+                tipg,
+                tipg_paths,
+                auth_header=None,
+                seconds=args.seconds,
+                connections=args.connections,
+            )
+    finally:
+        cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+    print(
+        f"bbox GeoJSON queries, {args.sites:,} sites, limit {LIMIT}, 1 km boxes, "
+        f"{args.connections} connections, {args.seconds} s each"
+    )
+    print(f"{'server':<14}{'requests':>10}{'req/s':>10}{'p95 ms':>10}{'errors':>8}")
+    for name, r in (("geo-outreach", a), ("tipg", b)):
+        print(
+            f"{name:<14}{r['requests']:>10.0f}{r['rps']:>10.1f}{r['p95_ms']:>10.1f}"
+            f"{r['errors']:>8.0f}"
+        )
+    print(
+        f"ratio geo-outreach / tipg: throughput {a['rps'] / b['rps']:.2f}×, "
+        f"p95 latency {a['p95_ms'] / b['p95_ms']:.2f}×"
+    )
+
+
+if __name__ == "__main__":
+    main()
