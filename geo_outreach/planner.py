@@ -237,7 +237,8 @@ def build(
         )
     team = vrp.Team(start=0, end=0, tw_early=0, tw_late=horizon, max_duration=max_duration,
                     count=req.teams)  # fmt: skip
-    duration = np.rint(seconds).astype(np.int64)
+    # Rounded up: a planned time is never earlier than the real one, however many legs add up.
+    duration = np.ceil(seconds).astype(np.int64)
     problem = vrp.Problem(
         duration=duration,
         cost=duration,

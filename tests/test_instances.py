@@ -302,6 +302,37 @@ def test_benchmark_script_reports_bad_input_on_stderr(tmp_path: Path) -> None:
     assert run.stderr.startswith("error: bad.txt line 11, field 'DEMAND'")
 
 
+@pytest.mark.parametrize("kind", ["solomon", "cvrp"])
+def test_benchmark_script_prints_one_json_line(tmp_path: Path, kind: str) -> None:
+    """Both solvers reach the optimum of a tiny instance (brute force, or the .sol beside it)."""
+    if kind == "solomon":
+        path = write(tmp_path, "tiny.txt", SOLOMON)
+        optimum = _brute_force(instances.read_instance(path))
+    else:
+        path = write(tmp_path, "tiny.vrp", CVRP)
+        write(tmp_path, "tiny.sol", CVRP_SOL)
+        optimum = 13.0
+    run = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "benchmarks" / "vrp_quality.py"), str(path),
+         "--seconds", "0.5"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    (line,) = run.stdout.splitlines()
+    result = json.loads(line)
+    assert result["our_feasible"] and result["ortools_feasible"]
+    assert result["our_cost"] == pytest.approx(optimum, abs=0.005)
+    assert result["ortools_cost"] == pytest.approx(optimum, abs=0.005)
+    assert result["ours_vs_ortools_pct"] == 0.0
+    if kind == "cvrp":
+        assert (result["bks_cost"], result["bks_source"], result["gap_ours_pct"]) == (
+            13.0, "tiny.sol", 0.0,
+        )  # fmt: skip
+    else:
+        assert result["bks_cost"] is None
+        assert result["ortools_first_solution"] == "PARALLEL_CHEAPEST_INSERTION"
+
+
 # -- the shared instances ---------------------------------------------------------------------
 
 

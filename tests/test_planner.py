@@ -168,15 +168,25 @@ class RawTravel:
         return float(self.rows[u][v])
 
 
-def test_matrix_equals_plain_dijkstra_on_the_uncontracted_graph(drive: tuple[nw.Network, nw.RawGraph]) -> None:
-    net, raw = drive
+@pytest.mark.parametrize("profile", ["walk", "drive"])
+def test_matrix_and_legs_equal_plain_dijkstra_on_the_uncontracted_graph(
+    data_dir: Path, tmp_path: Path, profile: nw.Profile
+) -> None:
+    pbf = data_dir / "osm/gdansk-central.osm.pbf"
+    net, raw = nw.load_network(pbf, profile, cache_dir=tmp_path), nw.raw_graph(pbf, profile)
     rng = np.random.default_rng(7)
-    lon, lat = rng.uniform(18.58, 18.72, 25), rng.uniform(54.33, 54.39, 25)
+    lon, lat = rng.uniform(18.57, 18.73, 150), rng.uniform(54.31, 54.40, 150)
     snapped = nw.snap(net, lon, lat)
     matrix = nw.travel_matrix(net, snapped.node)
     plain = dijkstra(raw.graph, directed=True, indices=snapped.node)[:, snapped.node]
     assert np.allclose(matrix.seconds, plain, rtol=1e-9, atol=0.01)
-    assert not np.allclose(plain, plain.T)  # one-way streets make the matrix asymmetric
+    if profile == "drive":
+        assert not np.allclose(plain, plain.T)  # one-way streets make it asymmetric
+    # The drawn leg costs what the matrix says: it is that path, segment by segment.
+    for i, j in rng.integers(0, 150, size=(40, 2)):
+        nodes = nw.leg_nodes(matrix, int(i), int(j))
+        cost = sum(float(raw.graph[u, v]) for u, v in itertools.pairwise(nodes))
+        assert cost == pytest.approx(matrix.seconds[i, j], abs=0.01)
 
 
 def test_akcja_zima_plan_on_the_demo(
