@@ -355,7 +355,9 @@ class Matrix:
     net: Network
     graph_node: NDArray[np.int64]  # point -> node of the augmented graph
     graph_osm: NDArray[np.int64]  # augmented graph node -> OSM node
-    predecessors: NDArray[np.int32]  # per point row
+    predecessors: NDArray[np.int32]  # per distinct source, in the pruned graph's numbering
+    pred_row: NDArray[np.int64]  # point -> row of `predecessors`
+    kept: NDArray[np.int64]  # pruned-graph node -> augmented-graph node
     pieces: dict[tuple[int, int], tuple[int, int, int]]  # extra edge -> (chain, from, to)
 
 
@@ -416,20 +418,17 @@ def travel_matrix(net: Network, nodes: NDArray[np.int64], *, sources: int | None
     dist_sub, pred_sub = dijkstra(
         sub, directed=True, indices=local[graph_of[wanted]], return_predecessors=True
     )
-    # Back to augmented numbering, so leg_nodes reads paths as before.
-    kept = np.flatnonzero(keep)
-    dist = np.full((wanted.size, total), np.inf)
-    dist[:, kept] = dist_sub
-    pred = np.full((wanted.size, total), -9999, dtype=np.int32)
-    pred[:, kept] = np.where(pred_sub >= 0, kept[np.maximum(pred_sub, 0)], -9999)
     row_of = np.searchsorted(wanted, rows)
-    seconds = dist[row_of][:, graph_of[inverse]]
+    seconds = dist_sub[row_of][:, local[graph_of[inverse]]]
+    # Paths are read in the pruned graph's numbering; `kept` maps them back.
     return Matrix(
         seconds=seconds,
         net=net,
-        graph_node=graph_of[inverse],
-        graph_osm=np.concatenate([net.junction, uniq[inner]]),
-        predecessors=pred[row_of].astype(np.int32),
+        graph_node=local[graph_of[inverse]],
+        graph_osm=np.concatenate([net.junction, uniq[inner]])[keep],
+        predecessors=pred_sub.astype(np.int32, copy=False),
+        pred_row=row_of,
+        kept=np.flatnonzero(keep),
         pieces=pieces,
     )
 
@@ -481,7 +480,7 @@ def _min_duplicates(
 def leg_nodes(matrix: Matrix, i: int, j: int) -> list[int]:
     """OSM nodes along the fastest path from point i to point j, for drawing and checking."""
     net = matrix.net
-    pred = matrix.predecessors[i]
+    pred = matrix.predecessors[matrix.pred_row[i]]
     source, target = int(matrix.graph_node[i]), int(matrix.graph_node[j])
     hops = [target]
     node = target
@@ -492,6 +491,7 @@ def leg_nodes(matrix: Matrix, i: int, j: int) -> list[int]:
             raise GeoOutreachError(msg)
         hops.append(node)
     hops.reverse()
+    hops = matrix.kept[hops].tolist()  # back to the augmented graph's numbering
     size = net.junction.size
     out: list[int] = [int(matrix.graph_osm[source])]
     for u, v in itertools.pairwise(hops):
