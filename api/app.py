@@ -17,7 +17,18 @@ from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
 from api import errors
 from api.deps import EngineDep, guard_of, open_route
-from api.routes import admin, auth, exports, facilities, layers, ogc, plans, sites, visits
+from api.routes import (
+    admin,
+    auth,
+    exports,
+    facilities,
+    layers,
+    maps,
+    ogc,
+    plans,
+    sites,
+    visits,
+)
 from geo_outreach import __version__, db
 from geo_outreach.settings import Settings, get_settings
 
@@ -95,7 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         return response
 
-    for module in (auth, sites, visits, facilities, layers, plans, exports, admin, ogc):
+    for module in (auth, sites, visits, facilities, layers, plans, exports, admin, ogc, maps):
         app.include_router(module.router)
 
     @app.get("/health", tags=["service"], dependencies=[open_route()])

@@ -672,3 +672,32 @@ def test_plans_return_routes_with_gpx(api: Api) -> None:
     parsed = gpxpy.parse(doc)
     stops = [f for f in out["plan"]["features"] if f["geometry"]["type"] == "Point"]
     assert parsed.waypoints and len(parsed.waypoints) >= 1 and stops
+
+
+def test_maps_are_rendered_in_memory_with_their_assets_and_tiles(api: Api) -> None:
+    page = api.client.get("/maps/public.html")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    html = page.text
+    assert '<html lang="pl"' in html and "© OpenStreetMap contributors" in html
+    with api.engine.connect() as conn:
+        codes = set(conn.execute(text("SELECT code FROM sleeping_sites")).scalars())
+    assert not [c for c in codes if c in html]
+    assets = re.findall(r'(?:src|href)="(assets/[^"]+)"', html)
+    assert assets
+    for rel in assets:
+        got = api.client.get(f"/maps/{rel}")
+        assert got.status_code == 200, rel
+        assert not [c for c in codes if c in got.text]
+    tiles = list(Path(api.client.app.state.map_tiles.directory).glob("14/*/*.png"))
+    z, x, y = tiles[0].parts[-3], tiles[0].parts[-2], tiles[0].stem
+    tile = api.client.get(f"/maps/tiles/{z}/{x}/{y}.png")
+    assert tile.status_code == 200 and tile.content[:8] == b"\x89PNG\r\n\x1a\n"
+    assert api.client.get("/maps/assets/..%2Fsecret").status_code == 404
+    assert api.client.get("/maps/tiles/14/1/1.png").status_code == 404
+    en = api.client.get("/maps/public.en.html").text
+    assert '<html lang="en"' in en
+    # The live map is for outreach staff only; the public gets 401, a partner 403.
+    assert api.client.get("/maps/live.html").status_code == 401
+    assert api.client.get("/maps/live.html", headers=api.headers("partner")).status_code == 403
+    live = api.client.get("/maps/live.html", headers=api.headers("streetworker"))
+    assert live.status_code == 200 and "DEMO-0001" in live.text
