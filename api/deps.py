@@ -28,6 +28,10 @@ AUDIT_LAYER = {
     "visits": "visits",
     "patrols": "patrols",
     "audit": "audit_log",
+    # These read sites too: their refusals belong in the record as well.
+    "maps_live": "sleeping_sites",
+    "maps_planner": "sleeping_sites",
+    "plans": "sleeping_sites",
 }
 
 
@@ -60,6 +64,21 @@ def _principal(
         return policy.PUBLIC
     with db.session_scope(engine) as session:
         return auth.authenticate(session, token=credentials.credentials, secret=settings.secret_key)
+
+
+# Who a refused token is written down as, so the attempt is recorded.
+BAD_TOKEN = Principal(role="public", name="invalid-token")
+
+
+def _principal_or_refusal(
+    engine: EngineDep,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal | Unauthorized:
+    try:
+        return _principal(engine, settings, credentials)
+    except Unauthorized as exc:
+        return exc
 
 
 PrincipalDep = Annotated[Principal, Depends(_principal)]
@@ -182,10 +201,11 @@ def guard(resource: str, action: str) -> Any:
 
     def _guard(
         request: Request,
-        principal: PrincipalDep,
+        found: Annotated[Principal | Unauthorized, Depends(_principal_or_refusal)],
         engine: EngineDep,
         settings: SettingsDep,
     ) -> Ctx:
+        principal = BAD_TOKEN if isinstance(found, Unauthorized) else found
         ctx = Ctx(
             principal=principal,
             engine=engine,
@@ -194,6 +214,9 @@ def guard(resource: str, action: str) -> Any:
             action=action,
             endpoint=_endpoint(request),
         )
+        if isinstance(found, Unauthorized):
+            ctx.audit(outcome="denied", ids=_path_ids(request))
+            raise found
         try:
             policy.require(principal, resource, action)
         except GeoOutreachError:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 
 from geo_outreach.errors import (
     Conflict,
@@ -27,6 +28,8 @@ class PreconditionRequired(GeoOutreachError):
 class ContentNotAcceptable(GeoOutreachError):
     """The asked-for export format does not fit the layer."""
 
+
+log = logging.getLogger("geo_outreach.api")
 
 STATUS: dict[type[GeoOutreachError], int] = {
     ValidationFailed: 422,
@@ -82,6 +85,20 @@ def install(app: FastAPI) -> None:
             else ("the database is not reachable right now")
         )
         return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "5"})
+
+    @app.exception_handler(DataError)
+    async def _bad_value(request: Request, exc: DataError) -> JSONResponse:
+        # e.g. a NUL character in a text: the database refused a value; never echo it.
+        log.warning("%s %s: a value was refused by the database", request.method, request.url.path)
+        return JSONResponse(
+            {"detail": "a value could not be stored (invalid characters or out of range)"},
+            status_code=422,
+        )
+
+    @app.exception_handler(DBAPIError)
+    async def _db_failed(request: Request, exc: DBAPIError) -> JSONResponse:
+        log.error("%s %s: database error %s", request.method, request.url.path, type(exc.orig))
+        return JSONResponse({"detail": "the database could not do that"}, status_code=500)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -95,9 +95,14 @@ def assign_patrol(session: Session, *, name: str, patrol_code: str, actor: str) 
     user = user_by_name(session, name)
     if user is None:
         raise _problem("name", f"no account '{name}'")
-    patrol_id = session.scalars(select(Patrol.id).where(Patrol.code == patrol_code)).first()
-    if patrol_id is None:
+    patrol = session.execute(
+        select(Patrol.id, Patrol.kind).where(Patrol.code == patrol_code)
+    ).first()
+    if patrol is None:
         raise _problem("patrol", f"no patrol with code '{patrol_code}'")
+    patrol_id, kind = patrol
+    if user.role == "partner" and kind != "joint":
+        raise _problem("patrol", f"partners join joint patrols only; '{patrol_code}' is {kind}")
     if session.get(PatrolMember, (patrol_id, user.id)) is None:
         session.add(PatrolMember(patrol_id=patrol_id, user_id=user.id, assigned_by=actor))
         session.flush()

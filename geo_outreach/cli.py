@@ -197,7 +197,7 @@ def import_cmd(
         + (
             f"; bounds lon {result.bounds[0]:.4f}–{result.bounds[2]:.4f}, "
             f"lat {result.bounds[1]:.4f}–{result.bounds[3]:.4f}"
-            if result.bounds
+            if result.bounds and result.layer != "sleeping_sites"  # never print where people sleep
             else ""
         )
     )
@@ -646,8 +646,10 @@ def map_cmd(
     for name, path in written.pages.items():
         typer.echo(f"{name}: {path}")
     if written.tiles is not None:
-        typer.echo(f"street tiles: {written.tiles.tiles} (zoom {written.tiles.min_zoom}-"
-                   f"{written.tiles.max_zoom}) in {out / 'tiles'}; © OpenStreetMap contributors")
+        typer.echo(
+            f"street tiles: {written.tiles.tiles} (zoom {written.tiles.min_zoom}-"
+            f"{written.tiles.max_zoom}) in {out / 'tiles'}; © OpenStreetMap contributors"
+        )
 
 
 def main() -> None:

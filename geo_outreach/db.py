@@ -49,6 +49,8 @@ def make_engine(url: URL | str, *, statement_timeout_ms: int = 60_000, **kwargs:
     return create_engine(
         url,
         pool_pre_ping=True,
+        # Bound values (coordinates, notes) never go into exception texts or logs.
+        hide_parameters=True,
         connect_args={"options": options, "application_name": "geo-outreach"},
         **kwargs,
     )

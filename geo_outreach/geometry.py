@@ -78,6 +78,8 @@ def check(
 
 def promote(geom: BaseGeometry, expected: str) -> BaseGeometry:
     """A Polygon stored in a MultiPolygon column becomes a one-part MultiPolygon, and so on."""
+    # Our columns are 2-D: drop an elevation (PointZ shapefiles, GPS GeoJSON) here, not in SQL.
+    geom = shapely.force_2d(geom)
     if expected == "MULTIPOLYGON" and geom.geom_type == "Polygon":
         return shapely.MultiPolygon([geom])
     if expected == "MULTILINESTRING" and geom.geom_type == "LineString":

@@ -182,7 +182,13 @@ def _read_geojson(path: Path) -> tuple[list[RawRow], CRS]:
         file_crs = _parse_crs(legacy)
     rows: list[RawRow] = []
     for i, feature in enumerate(features, start=1):
-        props = (feature or {}).get("properties") or {}
+        if not isinstance(feature, dict) or feature.get("type") != "Feature":
+            rows.append(RawRow(i, {}, None, RowProblem(i, "feature", "not a GeoJSON Feature")))
+            continue
+        props = feature.get("properties") or {}
+        if not isinstance(props, dict):
+            rows.append(RawRow(i, {}, None, RowProblem(i, "properties", "must be an object")))
+            continue
         label = _label(props, feature)
         geometry: BaseGeometry | None = None
         problem = None
@@ -361,7 +367,8 @@ def import_file(
     ids: list[uuid.UUID] = []
     for _, clean, geom in records:
         key = tuple(clean.get(k) for k in spec.key)
-        values = {**clean, "geom": f"SRID=4326;{geom.wkt}", "updated_by": actor}
+        # is_demo too: a real record over a demo code is real from now on.
+        values = {**clean, "geom": f"SRID=4326;{geom.wkt}", "updated_by": actor, "is_demo": is_demo}
         if layer == "areas":
             values["source"] = path.name
         if key in existing:
@@ -371,7 +378,7 @@ def import_file(
                 setattr(obj, name, value)
             result.updated += 1
         else:
-            obj = spec.model(**values, created_by=actor, is_demo=is_demo)
+            obj = spec.model(**values, created_by=actor)
             session.add(obj)
             result.inserted += 1
         session.flush()

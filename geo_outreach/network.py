@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import itertools
 import math
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -285,7 +287,8 @@ def _contract(
 
 
 def _cache_path(pbf: Path, profile: Profile, cache_dir: Path) -> Path:
-    digest = hashlib.sha256(pbf.read_bytes()).hexdigest()[:16]
+    with pbf.open("rb") as f:
+        digest = hashlib.file_digest(f, "sha256").hexdigest()[:16]
     return cache_dir / f"network-{profile}-{digest}-v{CACHE_VERSION}.npz"
 
 
@@ -302,20 +305,26 @@ def load_network(pbf: Path, profile: Profile, *, cache_dir: Path | None = None) 
         raise GeoOutreachError(msg)
     cache = _cache_path(pbf, profile, cache_dir) if cache_dir else None
     if cache is not None and cache.exists():
-        z = np.load(cache)
-        size = z["junction"].size
-        shape = (size, size)
-        return Network(
-            profile=profile,
-            graph=csr_matrix((z["g_data"], z["g_indices"], z["g_indptr"]), shape=shape),
-            edge_of=csr_matrix((z["e_data"], z["g_indices"], z["g_indptr"]), shape=shape),
-            **{name: z[name] for name in _ARRAYS},
-        )
+        try:
+            with np.load(cache) as z:
+                size = z["junction"].size
+                shape = (size, size)
+                return Network(
+                    profile=profile,
+                    graph=csr_matrix((z["g_data"], z["g_indices"], z["g_indptr"]), shape=shape),
+                    edge_of=csr_matrix((z["e_data"], z["g_indices"], z["g_indptr"]), shape=shape),
+                    **{name: z[name] for name in _ARRAYS},
+                )
+        except (OSError, ValueError, KeyError):
+            cache.unlink(missing_ok=True)  # a damaged cache is rebuilt, never trusted
     raw = raw_graph(pbf, profile)
     net = _contract(profile, raw.lon, raw.lat, raw.graph, raw.length, raw.main)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(cache.name + ".tmp.npz")
+        # Each writer its own temporary file: two builds at once never mix their bytes.
+        fd, name = tempfile.mkstemp(dir=cache.parent, suffix=".npz")
+        os.close(fd)
+        tmp = Path(name)
         np.savez(
             tmp,
             g_data=net.graph.data,

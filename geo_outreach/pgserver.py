@@ -197,7 +197,18 @@ class LocalPostgres:
                     f"elsewhere with GEO_OUTREACH_PG_DIR"
                 )
                 raise DatabaseUnavailable(msg)
-            subprocess.run([setfacl, "-m", f"u:{owner.pw_name}:x", str(parent)], check=True)
+            proc = subprocess.run(
+                [setfacl, "-m", f"u:{owner.pw_name}:x", str(parent)],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if proc.returncode != 0:
+                msg = (
+                    f"OS user '{owner.pw_name}' cannot enter {parent} and setfacl failed "
+                    f"({proc.stderr.strip()}); put the cluster elsewhere with GEO_OUTREACH_PG_DIR"
+                )
+                raise DatabaseUnavailable(msg)
             self._log(f"granted '{owner.pw_name}' passage through {parent} (ACL u:x)")
 
     def init(self) -> None:

@@ -4,7 +4,7 @@ never asks the solver. Any violation is returned in words."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from geo_outreach.plan import Plan
 
@@ -29,7 +29,7 @@ def check_plan(
         if r.back > plan.window_end + slack:
             problems.append(f"{r.name} is back at {r.back:%H:%M:%S}, after the shift ends")
         at: Point = r.start
-        clock = r.depart
+        clock = r.depart.astimezone(UTC)  # add durations in UTC: a DST night is not 24 h
         for s in r.stops:
             if s.code in seen:
                 problems.append(f"{s.code} is visited by {seen[s.code]} and {r.name}")
@@ -44,7 +44,7 @@ def check_plan(
                 problems.append(f"{s.code}: arrives {s.arrive:%H:%M} after its window closes")
             if s.depart < s.arrive + timedelta(minutes=s.service_minutes) - timedelta(minutes=1):
                 problems.append(f"{s.code}: leaves before its service time is over")
-            clock = max(s.depart, earliest + (s.depart - s.arrive))
+            clock = max(s.depart.astimezone(UTC), earliest + (s.depart - s.arrive))
             at = (s.lon, s.lat)
         home = clock + timedelta(seconds=travel_s(at, r.end))
         if r.stops and r.back + slack < home:

@@ -12,7 +12,7 @@ import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -64,8 +64,18 @@ class PlanRequest:
         start = datetime.combine(self.day, self.start, TZ)
         end = datetime.combine(self.day, self.end, TZ)
         if end <= start:  # a night shift ends the next morning
-            end += timedelta(days=1)
+            end = datetime.combine(self.day + timedelta(days=1), self.end, TZ)
         return start, end
+
+    @property
+    def seconds_long(self) -> int:
+        """The shift's real length: across a DST change it is not the clock difference."""
+        start, end = self.window
+        return int((end.astimezone(UTC) - start.astimezone(UTC)).total_seconds())
+
+    def at(self, seconds: float) -> datetime:
+        """Local time `seconds` after the shift starts (added in UTC, shown in Warsaw time)."""
+        return (self.window[0].astimezone(UTC) + timedelta(seconds=seconds)).astimezone(TZ)
 
 
 def validate(req: PlanRequest) -> None:
@@ -182,7 +192,9 @@ class Built:
     matrix: nw.Matrix
     depot: tuple[float, float]
     network: nw.Network
-    timings: dict[str, float] = field(default_factory=dict)
+    # Sites no team can serve within the shift however many teams go out (too far for their
+    # window): reported, but left out of the "more teams needed" count.
+    never: set[int] = field(default_factory=set)
 
 
 def build(
@@ -214,15 +226,14 @@ def build(
     # Points outside each other's reach (none in the main component, but be safe) cost a day.
     seconds[~np.isfinite(seconds)] = 86_400
     walk_extra = snapped.metres[1:][ok] / WALK_MS  # from the street to the site, on foot
-    start, end = req.window
-    horizon = int((end - start).total_seconds())
+    horizon = req.seconds_long
     max_duration = min(horizon, (req.max_route_minutes or horizon // 60) * 60)
     sites: list[vrp.Site] = []
-    n_vulnerable = sum(c.vulnerable and c.mandatory for c in reachable)
+    never: set[int] = set()
     for k, c in enumerate(reachable):
         service = SERVICE_MIN[req.mode] * 60 + int(2 * walk_extra[k])
         late = horizon - service
-        if req.mode == "akcja-zima" and c.vulnerable and n_vulnerable:
+        if req.mode == "akcja-zima" and c.vulnerable:
             # The most vulnerable first: they must be reached in the first half of the night.
             late = min(late, horizon // 2)
         sites.append(
@@ -235,6 +246,9 @@ def build(
                 required=False,  # mandatory ones carry a prize no route would leave behind
             )
         )
+        there, back = seconds[0, k + 1], seconds[k + 1, 0]
+        if there > max(0, late) or there + service + back > max_duration:
+            never.add(k)
     team = vrp.Team(start=0, end=0, tw_early=0, tw_late=horizon, max_duration=max_duration,
                     count=req.teams)  # fmt: skip
     # Rounded up: a planned time is never earlier than the real one, however many legs add up.
@@ -248,7 +262,7 @@ def build(
             [lon[np.r_[0, 1 + np.flatnonzero(ok)]], lat[np.r_[0, 1 + np.flatnonzero(ok)]]]
         ),
     )
-    return Built(problem, req, reachable, unreachable, matrix, depot, net)
+    return Built(problem, req, reachable, unreachable, matrix, depot, net, never)
 
 
 def to_plan(built: Built, solution: vrp.Solution, *, extra_teams: int = 0) -> Plan:
@@ -266,7 +280,7 @@ def to_plan(built: Built, solution: vrp.Solution, *, extra_teams: int = 0) -> Pl
         for seq, (i, at) in enumerate(zip(r.sites, r.arrive, strict=True), start=1):
             c = built.sites[i]
             service = built.problem.sites[i].service
-            arrive = start + timedelta(seconds=at)
+            arrive = req.at(at)
             stops.append(
                 PlannedStop(
                     seq=seq,
@@ -276,7 +290,7 @@ def to_plan(built: Built, solution: vrp.Solution, *, extra_teams: int = 0) -> Pl
                     lon=c.lon,
                     lat=c.lat,
                     arrive=arrive,
-                    depart=arrive + timedelta(seconds=service),
+                    depart=req.at(at + service),
                     service_minutes=math.ceil(service / 60),
                     estimated_people=c.people,
                     hazards=c.hazards,
@@ -289,8 +303,8 @@ def to_plan(built: Built, solution: vrp.Solution, *, extra_teams: int = 0) -> Pl
                 name=f"Zespół {n}",
                 start=built.depot,
                 end=built.depot,
-                depart=start + timedelta(seconds=r.start),
-                back=start + timedelta(seconds=r.end),
+                depart=req.at(r.start),
+                back=req.at(r.end),
                 stops=stops,
                 distance_m=nw.path_metres(net, path),
                 duration_s=float(r.end - r.start),
@@ -308,6 +322,11 @@ def to_plan(built: Built, solution: vrp.Solution, *, extra_teams: int = 0) -> Pl
         reason: LeftOutReason = "no_time" if important else "lower_priority"
         left.append(LeftOut(c.id, c.code, c.name, c.lon, c.lat, reason))
     notes = []
+    if built.never:
+        notes.append(
+            f"{len(built.never)} miejsc nie da się obsłużyć w tej zmianie żadnym zespołem "
+            "(za daleko od bazy na ich okno czasowe)."
+        )
     if extra_teams:
         notes.append(f"Do objęcia wszystkich miejsc potrzeba jeszcze {extra_teams} zespołów.")
     return Plan(
@@ -329,7 +348,9 @@ def extra_teams_needed(built: Built, *, seconds: float, seed: int, limit: int = 
     """
     base = built.problem.teams[0]
     problem = built.problem
-    mandatory = {i for i, c in enumerate(built.sites) if c.mandatory}
+    mandatory = {i for i, c in enumerate(built.sites) if c.mandatory} - built.never
+    if not mandatory:
+        return 0
 
     # Only the mandatory sites, each required: a feasible solution is a yes.
     required = [
@@ -406,7 +427,9 @@ def make_plan(
     )
     extra = 0
     if req.mode in ("akcja-zima", "inspection"):
-        missing = [i for i in solution.unplanned if built.sites[i].mandatory]
+        missing = [
+            i for i in solution.unplanned if built.sites[i].mandatory and i not in built.never
+        ]
         if missing:
             progress(f"{len(missing)} mandatory site(s) not covered: how many more teams …")
             extra = extra_teams_needed(built, seconds=max(0.5, req.seconds / 2), seed=req.seed)

@@ -201,7 +201,10 @@ class Principal:
 
     @property
     def actor(self) -> str:
-        return f"api:{self.name}" if self.user_id else "anonymous"
+        if self.user_id:
+            return f"api:{self.name}"
+        # A refused token is recorded as such, apart from plain anonymous reads.
+        return "anonymous" if self.name == "anonymous" else f"unauthenticated:{self.name}"
 
 
 PUBLIC = Principal(role="public")

@@ -1,7 +1,9 @@
 """The SOS bus: its stop times, which sleeping sites lie within walking reach of each stop, and
 which transit stops along its route would reach more people.
 
-Outputs hold counts per stop, never site positions: they can go to the bus crew and partners.
+Outputs hold counts per stop, never site positions. They are still internal (for the bus crew
+and the coordinators): a count of 1 next to a named stop places a person, so nothing here is
+published or given to partners.
 """
 
 from __future__ import annotations
@@ -241,7 +243,8 @@ def write_coverage(c: Coverage, out: Path) -> list[Path]:
     page = out / "sos-bus.html"
     page.write_text(
         f'<!doctype html><html lang="pl"><head><meta charset="utf-8"><title>{e(c.route)}</title>'
-        f"</head><body><h1>{e(c.route)}</h1><p>Miejsca niemieszkalne w zasięgu "
+        f"</head><body><h1>{e(c.route)}</h1><p><strong>Dokument wewnętrzny – nie publikować."
+        f"</strong></p><p>Miejsca niemieszkalne w zasięgu "
         f"{c.walk_minutes:g} min pieszo od przystanków: {c.covered_sites} miejsc, "
         f"{c.covered_people} osób.</p><table border=1><tr><th>Nr</th><th>Przystanek</th>"
         f"<th>Przyjazd</th><th>Odjazd</th><th>Miejsca</th><th>Osoby</th></tr>{rows}</table>"

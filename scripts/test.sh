@@ -3,7 +3,7 @@
 # that the test session starts itself.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh || exit $?
+bash scripts/setup.sh --test || exit $?
 echo "[test] ruff"
 .venv/bin/ruff check . || exit 1
 echo "[test] mypy"

@@ -250,6 +250,12 @@ def test_partner_sees_nothing_outside_its_patrol_or_time(api: Api, joint_now: uu
     not_mine = api.client.get(f"/patrols/{past[1][1]}/sites", headers=h)
     assert not_mine.status_code == 403 and "not assigned" in not_mine.json()["detail"]
     assert api.client.get(f"/patrols/{past[1][1]}", headers=h).status_code == 403
+    # Its route passes the sites: after the patrol a partner gets neither the patrol nor its line.
+    assert api.client.get(f"/patrols/{past[0][1]}", headers=h).status_code in (403, 404)
+    listed = api.client.get("/patrols", headers=h).json()["features"]
+    assert [f["properties"]["code"] for f in listed] == ["JOINT-NOW"]
+    ogc = api.client.get("/ogc/collections/patrols/items", headers=h).json()["features"]
+    assert [f["properties"]["code"] for f in ogc] == ["JOINT-NOW"]
 
 
 def test_confidential_facilities_only_for_staff(api: Api) -> None:
@@ -701,3 +707,31 @@ def test_maps_are_rendered_in_memory_with_their_assets_and_tiles(api: Api) -> No
     assert api.client.get("/maps/live.html", headers=api.headers("partner")).status_code == 403
     live = api.client.get("/maps/live.html", headers=api.headers("streetworker"))
     assert live.status_code == 200 and "DEMO-0001" in live.text
+
+
+def test_a_refused_token_and_a_refused_map_leave_audit_rows(api: Api) -> None:
+    before = _scalar(api, "SELECT count(*) FROM audit_log WHERE outcome = 'denied'")
+    bad = api.client.get("/sites", headers={"Authorization": "Bearer not-a-token"})
+    assert bad.status_code == 401
+    assert api.client.get("/maps/live.html", headers=api.headers("partner")).status_code == 403
+    rows = _scalar(api, "SELECT count(*) FROM audit_log WHERE outcome = 'denied'")
+    assert rows == before + 2
+    assert _scalar(
+        api, "SELECT count(*) FROM audit_log WHERE actor LIKE '%invalid-token%'"
+    ) >= 1
+
+
+def test_a_nul_character_is_refused_without_echo(api: Api) -> None:
+    feature = {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [18.61, 54.36]},
+        "properties": {"code": "NUL-1", "name": "x\\u0000y", "category": "inne",
+                       "access_notes": "SECRET NOTE"},
+    }
+    response = api.client.post(
+        "/sites", content=json.dumps(feature).replace("\\\\u0000", "\\u0000"),
+        headers={**api.headers("coordinator"), "content-type": "application/geo+json"},
+    )
+    assert response.status_code == 422
+    assert "SECRET" not in response.text and "18.61" not in response.text
+    assert _scalar(api, "SELECT count(*) FROM sleeping_sites WHERE code = 'NUL-1'") == 0

@@ -275,3 +275,17 @@ def test_cli_imports_districts(scratch: tuple[URL, URL], data_dir: Path) -> None
         "import", "areas", str(data_dir / "boundaries/gdansk-districts/Dzielnice.shp"), env=env
     )
     assert again.returncode == 1 and "already exists" in again.stderr
+
+
+def test_elevation_is_dropped_and_a_non_feature_is_named(
+    session: Session, tmp_path: Path, settings: Settings
+) -> None:
+    path = tmp_path / "z.geojson"
+    path.write_text(json.dumps(_sites_fc(_site("Z-1", [18.61, 54.36, 12.5]))))
+    assert io.import_file(
+        session, "sites", path, actor="test", service_area=settings.service_area
+    ).inserted == 1
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [5]}))
+    with pytest.raises(ValidationFailed) as info:
+        io.import_file(session, "sites", path, actor="test", service_area=settings.service_area)
+    assert str(info.value.problems[0]) == "row 1, field 'feature': not a GeoJSON Feature"

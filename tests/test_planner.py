@@ -303,3 +303,15 @@ def test_cli_refuses_bad_options(scratch: tuple[URL, URL], tmp_path: Path) -> No
     assert proc.returncode == 1 and "above the Akcja Zima threshold" in proc.stderr
     proc = run_cli("plan", "--mode", "joint", "--start", "25:00", "--out", str(tmp_path), env=env)
     assert proc.returncode == 1 and "--start '25:00' is not a time" in proc.stderr
+
+
+def test_dst_night_has_its_real_length(tmp_path: Path) -> None:
+    """29–30 March 2025: clocks go forward at 02:00, so 20:00–06:00 lasts 9 hours, not 10."""
+    nodes = {i: (18.60 + STEP * (i - 1), LAT) for i in range(1, 4)}
+    net = nw.load_network(_osm(tmp_path, nodes, [([1, 2, 3], {"highway": "footway"})]), "walk")
+    req = _req(start=time(20, 0), end=time(6, 0), day=date(2025, 3, 29))
+    assert req.seconds_long == 9 * 3600
+    assert req.at(7 * 3600).isoformat() == "2025-03-30T04:00:00+02:00"
+    built = planner.build([_cand("S3", *nodes[3])], req, net, depot=nodes[1],
+                          now=req.window[0])
+    assert built.problem.teams[0].tw_late == 9 * 3600
