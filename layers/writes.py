@@ -4,6 +4,8 @@ optimistic concurrency (a row's `version` must be the one the client read)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -140,56 +142,56 @@ def _unique_code(session: Session, model: Any, code: str, *, other_than: uuid.UU
         raise Conflict(msg)
 
 
+def _conflict(exc: IntegrityError, what: str) -> Conflict:
+    constraint = getattr(getattr(exc.orig, "diag", None), "constraint_name", None)
+    return Conflict(f"{what} breaks the rule '{constraint or 'integrity'}'; nothing was stored")
+
+
 def _flush_insert(session: Session, obj: Any) -> uuid.UUID:
     session.add(obj)
     try:
         session.flush()
     except IntegrityError as exc:
-        constraint = getattr(getattr(exc.orig, "diag", None), "constraint_name", None)
-        msg = f"the record breaks the rule '{constraint or 'integrity'}'; nothing was stored"
-        raise Conflict(msg) from None
+        raise _conflict(exc, "the record") from None
     object_id: uuid.UUID = obj.id
     return object_id
 
 
-def create_site(
-    session: Session,
-    feature: SiteFeatureIn,
-    *,
-    actor: str,
-    service_area: tuple[float, float, float, float],
-) -> uuid.UUID:
-    geom = point_ewkt(feature.geometry, service_area=service_area)
-    values = feature.properties.model_dump()
-    _unique_code(session, SleepingSite, values["code"], other_than=None)
-    site = SleepingSite(**values, geom=geom, created_by=actor, updated_by=actor)
-    return _flush_insert(session, site)
-
-
-def create_facility(
-    session: Session,
-    feature: FacilityFeatureIn,
-    *,
-    actor: str,
-    service_area: tuple[float, float, float, float],
-) -> uuid.UUID:
-    geom = point_ewkt(feature.geometry, service_area=service_area)
-    values = feature.properties.model_dump()
-    _unique_code(session, Facility, values["code"], other_than=None)
-    if values.get("free_beds") is not None:
+def _stamp_free_beds(values: dict[str, Any], before: Any | None) -> None:
+    """When free beds change, so does the time they were last reported."""
+    old = None if before is None else before.free_beds
+    if values.get("free_beds") != old:
         values["free_beds_updated_at"] = func.now()
-    facility = Facility(**values, geom=geom, created_by=actor, updated_by=actor)
-    return _flush_insert(session, facility)
 
 
-def _current(session: Session, model: Any, object_id: uuid.UUID, expected: int) -> Any:
-    obj = session.get(model, object_id, populate_existing=True)
-    if obj is None:
-        msg = f"no {model.__tablename__} record {object_id}"
-        raise NotFound(msg)
-    if obj.version != expected:
-        raise StaleVersion(current=obj.version)
-    return obj
+@dataclass(frozen=True)
+class Editable:
+    """A layer written through the API: its table, its schema, and what a write also sets."""
+
+    model: Any
+    schema: type[BaseModel]
+    touch: Callable[[dict[str, Any], Any | None], None] | None = None
+
+
+SITES = Editable(SleepingSite, SiteIn)
+FACILITIES = Editable(Facility, FacilityIn, _stamp_free_beds)
+
+
+def create_feature(
+    session: Session,
+    kind: Editable,
+    feature: SiteFeatureIn | FacilityFeatureIn,
+    *,
+    actor: str,
+    service_area: tuple[float, float, float, float],
+) -> uuid.UUID:
+    geom = point_ewkt(feature.geometry, service_area=service_area)
+    values = feature.properties.model_dump()
+    _unique_code(session, kind.model, values["code"], other_than=None)
+    if kind.touch:
+        kind.touch(values, None)
+    record = kind.model(**values, geom=geom, created_by=actor, updated_by=actor)
+    return _flush_insert(session, record)
 
 
 def _save(
@@ -212,9 +214,7 @@ def _save(
     try:
         new = session.execute(stmt).scalar_one_or_none()
     except IntegrityError as exc:
-        constraint = getattr(getattr(exc.orig, "diag", None), "constraint_name", None)
-        msg = f"the change breaks the rule '{constraint or 'integrity'}'; nothing was stored"
-        raise Conflict(msg) from None
+        raise _conflict(exc, "the change") from None
     if new is None:
         current = session.scalar(select(model.version).where(model.id == object_id))
         if current is None:
@@ -224,9 +224,10 @@ def _save(
     return int(new)
 
 
-def update_site(
+def update_feature(
     session: Session,
-    site_id: uuid.UUID,
+    kind: Editable,
+    object_id: uuid.UUID,
     *,
     expected: int,
     geometry: PointIn | None,
@@ -235,38 +236,22 @@ def update_site(
     actor: str,
     service_area: tuple[float, float, float, float],
 ) -> int:
-    """Replace (PUT) or merge (PATCH) a site when `expected` is its version; the new version."""
+    """Replace (PUT) or merge (PATCH) a record when `expected` is its version; the new version."""
     geom = point_ewkt(geometry, service_area=service_area) if geometry else None
-    site = _current(session, SleepingSite, site_id, expected)
-    current = {name: getattr(site, name) for name in SiteIn.model_fields}
-    clean = _validated(SiteIn, {**current, **properties} if partial else properties)
-    _unique_code(session, SleepingSite, clean["code"], other_than=site_id)
+    before = session.get(kind.model, object_id, populate_existing=True)
+    if before is None:
+        msg = f"no {kind.model.__tablename__} record {object_id}"
+        raise NotFound(msg)
+    if before.version != expected:
+        raise StaleVersion(current=before.version)
+    current = {name: getattr(before, name) for name in kind.schema.model_fields}
+    clean = _validated(kind.schema, {**current, **properties} if partial else properties)
+    _unique_code(session, kind.model, clean["code"], other_than=object_id)
+    if kind.touch:
+        kind.touch(clean, before)
     if geom:
         clean["geom"] = geom
-    return _save(session, SleepingSite, site_id, expected=expected, values=clean, actor=actor)
-
-
-def update_facility(
-    session: Session,
-    facility_id: uuid.UUID,
-    *,
-    expected: int,
-    geometry: PointIn | None,
-    properties: dict[str, Any],
-    partial: bool,
-    actor: str,
-    service_area: tuple[float, float, float, float],
-) -> int:
-    geom = point_ewkt(geometry, service_area=service_area) if geometry else None
-    facility = _current(session, Facility, facility_id, expected)
-    current = {name: getattr(facility, name) for name in FacilityIn.model_fields}
-    clean = _validated(FacilityIn, {**current, **properties} if partial else properties)
-    _unique_code(session, Facility, clean["code"], other_than=facility_id)
-    if clean.get("free_beds") != facility.free_beds:
-        clean["free_beds_updated_at"] = func.now()
-    if geom:
-        clean["geom"] = geom
-    return _save(session, Facility, facility_id, expected=expected, values=clean, actor=actor)
+    return _save(session, kind.model, object_id, expected=expected, values=clean, actor=actor)
 
 
 def set_free_beds(

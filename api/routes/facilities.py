@@ -7,20 +7,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from sqlalchemy.orm import Session
 
 from api.collections import COLLECTIONS, item_response, list_response
 from api.deps import Ctx, guard
+from api.editing import create_response, update_response
 from api.geojson import (
     FEATURE_COLLECTION_SCHEMA,
     FEATURE_SCHEMA,
-    GEOJSON,
     geojson,
     geojson_responses,
     if_match,
     refuse,
 )
-from api.idempotency import Created, create_once, fingerprint
 from api.routes.sites import Bbox, IdempotencyKey, IfMatch, Limit, Offset
 from geo_outreach import policy
 from geo_outreach.vocab import FACILITY_TYPES
@@ -59,12 +57,6 @@ def get_facility(
     return item_response(ctx, FACILITIES, facility_id)
 
 
-def _feature(ctx: Ctx, session: Session, facility_id: uuid.UUID) -> tuple[str, int | None]:
-    found = features.one(session, FACILITIES.table, facility_id, fields=FACILITIES.fields(ctx))
-    assert found is not None
-    return found
-
-
 @router.post("/facilities", status_code=201, responses=geojson_responses(FEATURE_SCHEMA))
 def create_facility(
     feature: writes.FacilityFeatureIn,
@@ -72,46 +64,9 @@ def create_facility(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Add a facility from a GeoJSON Feature."""
-    request_hash = fingerprint("POST", "/facilities", feature.model_dump_json())
-    with ctx.tx() as tx:
-
-        def make() -> Created:
-            new_id = writes.create_facility(
-                tx.session, feature, actor=ctx.actor, service_area=ctx.settings.service_area
-            )
-            body, version = _feature(ctx, tx.session, new_id)
-            return Created(new_id, body, f"/facilities/{new_id}", version)
-
-        return create_once(
-            ctx, tx, key=idempotency_key, request_hash=request_hash, media_type=GEOJSON, create=make
-        )
-
-
-def _updated(
-    ctx: Ctx,
-    facility_id: uuid.UUID,
-    change: writes.FacilityFeatureIn | writes.FacilityPatchIn,
-    tag: str | None,
-    *,
-    partial: bool,
-) -> Response:
-    if isinstance(change, writes.FacilityPatchIn):
-        props = change.properties.model_dump(exclude_unset=True) if change.properties else {}
-    else:
-        props = change.properties.model_dump()
-    with ctx.tx(ids=[facility_id]) as tx:
-        writes.update_facility(
-            tx.session,
-            facility_id,
-            expected=if_match(tag),
-            geometry=change.geometry,
-            properties=props,
-            partial=partial,
-            actor=ctx.actor,
-            service_area=ctx.settings.service_area,
-        )
-        body, version = _feature(ctx, tx.session, facility_id)
-    return geojson(body, etag=version)
+    return create_response(
+        ctx, FACILITIES, writes.FACILITIES, feature, path="/facilities", key=idempotency_key
+    )
 
 
 @router.put("/facilities/{facility_id}", responses=geojson_responses(FEATURE_SCHEMA))
@@ -122,7 +77,9 @@ def replace_facility(
     if_match_header: IfMatch = None,
 ) -> Response:
     """Replace a facility (If-Match required)."""
-    return _updated(ctx, facility_id, feature, if_match_header, partial=False)
+    return update_response(
+        ctx, FACILITIES, writes.FACILITIES, facility_id, feature, if_match_header, partial=False
+    )
 
 
 @router.patch("/facilities/{facility_id}", responses=geojson_responses(FEATURE_SCHEMA))
@@ -133,7 +90,9 @@ def patch_facility(
     if_match_header: IfMatch = None,
 ) -> Response:
     """Change some fields of a facility (If-Match required)."""
-    return _updated(ctx, facility_id, change, if_match_header, partial=True)
+    return update_response(
+        ctx, FACILITIES, writes.FACILITIES, facility_id, change, if_match_header, partial=True
+    )
 
 
 @router.put("/facilities/{facility_id}/free-beds", responses=geojson_responses(FEATURE_SCHEMA))

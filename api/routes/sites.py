@@ -7,22 +7,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response
-from sqlalchemy.orm import Session
 
 from api.collections import COLLECTIONS, item_response, list_response
 from api.deps import Ctx, guard
+from api.editing import create_response, update_response
 from api.geojson import (
     FEATURE_COLLECTION_SCHEMA,
     FEATURE_SCHEMA,
-    GEOJSON,
-    geojson,
     geojson_responses,
-    if_match,
     refuse,
 )
-from api.idempotency import Created, create_once, fingerprint
 from geo_outreach.vocab import SITE_CATEGORIES, SITE_STATUSES
-from layers import features, writes
+from layers import writes
 from layers.features import eq
 
 router = APIRouter(tags=["sleeping sites"])
@@ -72,12 +68,6 @@ def get_site(site_id: uuid.UUID, ctx: Annotated[Ctx, guard("sleeping_sites", "re
     return item_response(ctx, SITES, site_id)
 
 
-def _created(ctx: Ctx, session: Session, new_id: uuid.UUID) -> Created:
-    found = features.one(session, SITES.table, new_id, fields=SITES.fields(ctx))
-    assert found is not None
-    return Created(object_id=new_id, body=found[0], location=f"/sites/{new_id}", etag=found[1])
-
-
 @router.post("/sites", status_code=201, responses=geojson_responses(FEATURE_SCHEMA))
 def create_site(
     feature: writes.SiteFeatureIn,
@@ -85,46 +75,7 @@ def create_site(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Add a site from a GeoJSON Feature (Point in lon/lat inside the service area)."""
-    request_hash = fingerprint("POST", "/sites", feature.model_dump_json())
-    with ctx.tx() as tx:
-
-        def make() -> Created:
-            new_id = writes.create_site(
-                tx.session, feature, actor=ctx.actor, service_area=ctx.settings.service_area
-            )
-            return _created(ctx, tx.session, new_id)
-
-        return create_once(
-            ctx, tx, key=idempotency_key, request_hash=request_hash, media_type=GEOJSON, create=make
-        )
-
-
-def _updated(
-    ctx: Ctx,
-    site_id: uuid.UUID,
-    change: writes.SiteFeatureIn | writes.SitePatchIn,
-    tag: str | None,
-    *,
-    partial: bool,
-) -> Response:
-    if isinstance(change, writes.SitePatchIn):
-        props = change.properties.model_dump(exclude_unset=True) if change.properties else {}
-    else:
-        props = change.properties.model_dump()
-    with ctx.tx(ids=[site_id]) as tx:
-        writes.update_site(
-            tx.session,
-            site_id,
-            expected=if_match(tag),
-            geometry=change.geometry,
-            properties=props,
-            partial=partial,
-            actor=ctx.actor,
-            service_area=ctx.settings.service_area,
-        )
-        found = features.one(tx.session, SITES.table, site_id, fields=SITES.fields(ctx))
-        assert found is not None
-    return geojson(found[0], etag=found[1])
+    return create_response(ctx, SITES, writes.SITES, feature, path="/sites", key=idempotency_key)
 
 
 @router.put("/sites/{site_id}", responses=geojson_responses(FEATURE_SCHEMA))
@@ -135,7 +86,9 @@ def replace_site(
     if_match_header: IfMatch = None,
 ) -> Response:
     """Replace a site; If-Match must carry the version read (412 with the current one if not)."""
-    return _updated(ctx, site_id, feature, if_match_header, partial=False)
+    return update_response(
+        ctx, SITES, writes.SITES, site_id, feature, if_match_header, partial=False
+    )
 
 
 @router.patch("/sites/{site_id}", responses=geojson_responses(FEATURE_SCHEMA))
@@ -146,4 +99,4 @@ def patch_site(
     if_match_header: IfMatch = None,
 ) -> Response:
     """Change some properties and/or the geometry of a site (JSON merge of properties)."""
-    return _updated(ctx, site_id, change, if_match_header, partial=True)
+    return update_response(ctx, SITES, writes.SITES, site_id, change, if_match_header, partial=True)
