@@ -564,21 +564,21 @@ def build_tables(data: ReportData, *, lang: Lang = "pl") -> list[ReportTable]:
         )
     )
 
-    tables.append(
-        ReportTable(
-            key="02_contacts",
-            title=t("t_contacts", lang),
+    def measures(key: str, name: str, found: Any, measured: Any, codes: Any) -> ReportTable:
+        """One row per measure, one column per year (“–” for years with no log)."""
+        return ReportTable(
+            key=key,
+            title=t(f"t_{name}", lang),
             header=year_header,
             rows=tuple(
-                Row(
-                    code=m,
-                    label=t(m, lang),
-                    values=_by_year(data.contacts.get(m, {}), years, data.contact_years),
-                )
-                for m in CONTACT_MEASURES
+                Row(code=m, label=t(m, lang), values=_by_year(found.get(m, {}), years, measured))
+                for m in codes
             ),
-            note=t("n_contacts", lang),
+            note=t(f"n_{name}", lang),
         )
+
+    tables.append(
+        measures("02_contacts", "contacts", data.contacts, data.contact_years, CONTACT_MEASURES)
     )
 
     referral_rows = [
@@ -606,22 +606,7 @@ def build_tables(data: ReportData, *, lang: Lang = "pl") -> list[ReportTable]:
         )
     )
 
-    tables.append(
-        ReportTable(
-            key="04_sos_bus",
-            title=t("t_sos_bus", lang),
-            header=year_header,
-            rows=tuple(
-                Row(
-                    code=m,
-                    label=t(m, lang),
-                    values=_by_year(data.sos_bus.get(m, {}), years, data.sos_years),
-                )
-                for m in SOS_MEASURES
-            ),
-            note=t("n_sos_bus", lang),
-        )
-    )
+    tables.append(measures("04_sos_bus", "sos_bus", data.sos_bus, data.sos_years, SOS_MEASURES))
 
     tables.append(_sites_table(data, lang))
     tables.extend(_monthly_tables(data, lang))
