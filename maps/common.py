@@ -415,6 +415,30 @@ def new_map(
     return m
 
 
+def numbered_stop(
+    *,
+    lat: float,
+    lon: float,
+    number: int,
+    colour: str,
+    data: str,
+    tooltip: str,
+    popup: str,
+) -> folium.Marker:
+    """A round numbered stop marker (bus stops, planned stops); `data` are its data-* attributes."""
+    icon = folium.DivIcon(
+        html=(
+            f'<div class="go-stop" style="width:24px;height:24px;background:{colour}" '
+            f"{data}>{number}</div>"
+        ),
+        icon_size=(24, 24),
+        icon_anchor=(12, 12),
+    )
+    return folium.Marker(
+        location=[lat, lon], icon=icon, tooltip=tooltip, popup=folium.Popup(popup, max_width=300)
+    )
+
+
 def legend_html(title: str, sections: list[tuple[str, list[str]]]) -> str:
     """<details> with a list per section; items are trusted HTML snippets built here."""
     body = "".join(

@@ -211,19 +211,14 @@ def add_bus(m: folium.Map, routes: list[BusRoute], *, now: datetime, lang: Lang)
                 + "".join(f'<tr><th scope="row">{k}</th><td>{escape(v)}</td></tr>' for k, v in rows)
                 + "</table></div>"
             )
-            icon = folium.DivIcon(
-                html=(
-                    f'<div class="go-stop" style="width:24px;height:24px;background:#6c3483" '
-                    f'data-bus-stop="{stop.seq}">{stop.seq}</div>'
-                ),
-                icon_size=(24, 24),
-                icon_anchor=(12, 12),
-            )
-            folium.Marker(
-                location=[stop.lat, stop.lon],
-                icon=icon,
+            common.numbered_stop(
+                lat=stop.lat,
+                lon=stop.lon,
+                number=stop.seq,
+                colour="#6c3483",
+                data=f'data-bus-stop="{stop.seq}"',
                 tooltip=f"{stop.name} – {t('next_departure', lang)}: {nxt}",
-                popup=folium.Popup(html, max_width=300),
+                popup=html,
             ).add_to(group)
     group.add_to(m)
 

@@ -139,19 +139,14 @@ def _add_route(m: folium.Map, route: TeamRoute, *, lang: Lang) -> None:
             )
             + "</table></div>"
         )
-        icon = folium.DivIcon(
-            html=(
-                f'<div class="go-stop" style="width:24px;height:24px;background:{colour}" '
-                f'data-team="{route.team}" data-seq="{stop.seq}">{stop.seq}</div>'
-            ),
-            icon_size=(24, 24),
-            icon_anchor=(12, 12),
-        )
-        folium.Marker(
-            location=[stop.lat, stop.lon],
-            icon=icon,
+        common.numbered_stop(
+            lat=stop.lat,
+            lon=stop.lon,
+            number=stop.seq,
+            colour=colour,
+            data=f'data-team="{route.team}" data-seq="{stop.seq}"',
             tooltip=f"{stop.seq}. {stop.code} – {pick(T['eta'], lang)} {stop.arrive:%H:%M}",
-            popup=folium.Popup(popup, max_width=300),
+            popup=popup,
         ).add_to(group)
     group.add_to(m)
 
