@@ -362,8 +362,8 @@ class Matrix:
 
     seconds: NDArray[np.float64]  # [i, j] from point i to point j (inf: no path)
     net: Network
-    graph_node: NDArray[np.int64]  # point -> node of the augmented graph
-    graph_osm: NDArray[np.int64]  # augmented graph node -> OSM node
+    graph_node: NDArray[np.int64]  # point -> node of the pruned graph Dijkstra ran on
+    graph_osm: NDArray[np.int64]  # pruned-graph node -> OSM node
     predecessors: NDArray[np.int32]  # per distinct source, in the pruned graph's numbering
     pred_row: NDArray[np.int64]  # point -> row of `predecessors`
     kept: NDArray[np.int64]  # pruned-graph node -> augmented-graph node
