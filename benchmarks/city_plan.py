@@ -338,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {name} must be at least {low}, got {value}", file=sys.stderr)
             return 2
     settings = Settings()
-    pbf = settings.osm_pbf or settings.data_dir / "osm" / "gdansk-central.osm.pbf"
+    pbf = settings.pbf
     started = datetime.now().astimezone()
     try:
         with database(settings) as (app_url, source):

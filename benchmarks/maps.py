@@ -129,8 +129,8 @@ def main() -> None:
     parser.add_argument("--osm", type=Path, default=None)
     args = parser.parse_args()
     settings = Settings()
-    osm = args.osm or settings.data_dir / "osm" / "gdansk-central.osm.pbf"
-    tiles = streets.ensure_tiles(osm, settings.pg_dir.parent / "cache")
+    osm = args.osm or settings.pbf
+    tiles = streets.ensure_tiles(osm, settings.cache_dir)
     sizes = [int(s) for s in args.sizes.split(",")]
     out = Path(tempfile.mkdtemp(prefix="geo-outreach-bench-"))
     streets.install_tiles(tiles, out)

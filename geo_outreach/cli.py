@@ -5,6 +5,8 @@ from __future__ import annotations
 import getpass
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from datetime import time as dt_time
 from pathlib import Path
@@ -13,6 +15,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from geo_outreach import db
 from geo_outreach.errors import GeoOutreachError
@@ -42,6 +45,17 @@ def _settings() -> Settings:
 
 def _actor() -> str:
     return f"cli:{getpass.getuser()}"
+
+
+@contextmanager
+def _session(database: db.Database) -> Iterator[Session]:
+    """One transaction as the app role, committed when the block ends normally."""
+    engine = db.make_engine(database.app_url)
+    try:
+        with db.session_scope(engine) as session:
+            yield session
+    finally:
+        engine.dispose()
 
 
 def _say(line: str) -> None:
@@ -144,18 +158,14 @@ def demo_cmd(
     settings = _settings()
     database = _database(settings)
     migrate.upgrade(database.admin_url)
-    engine = db.make_engine(database.app_url)
-    try:
-        with db.session_scope(engine) as session:
-            summary = demo.load(
-                session,
-                data_dir=data_dir or settings.data_dir,
-                seed=settings.demo_seed,
-                year=settings.demo_year,
-                log=_say,
-            )
-    finally:
-        engine.dispose()
+    with _session(database) as session:
+        summary = demo.load(
+            session,
+            data_dir=data_dir or settings.data_dir,
+            seed=settings.demo_seed,
+            year=settings.demo_year,
+            log=_say,
+        )
     typer.echo(demo.describe(summary))
 
 
@@ -175,21 +185,17 @@ def import_cmd(
 
     settings = _settings()
     database = _database(settings)
-    engine = db.make_engine(database.app_url)
-    try:
-        with db.session_scope(engine) as session:
-            result = io.import_file(
-                session,
-                layer,
-                file,
-                actor=_actor(),
-                service_area=settings.service_area,
-                crs=crs,
-                kind=kind,
-                upsert=upsert,
-            )
-    finally:
-        engine.dispose()
+    with _session(database) as session:
+        result = io.import_file(
+            session,
+            layer,
+            file,
+            actor=_actor(),
+            service_area=settings.service_area,
+            crs=crs,
+            kind=kind,
+            upsert=upsert,
+        )
     if result.ignored_columns:
         _say(f"columns not used: {', '.join(result.ignored_columns)}")
     typer.echo(
@@ -216,14 +222,10 @@ def export_cmd(
     from geo_outreach import io
 
     database = _database(_settings())
-    engine = db.make_engine(database.app_url)
-    try:
-        with db.session_scope(engine) as session:
-            n = io.export_layer(
-                session, layer, out, fmt=fmt, actor=_actor(), include_sensitive=include_sensitive
-            )
-    finally:
-        engine.dispose()
+    with _session(database) as session:
+        n = io.export_layer(
+            session, layer, out, fmt=fmt, actor=_actor(), include_sensitive=include_sensitive
+        )
     typer.echo(f"{n} features written to {out}")
 
 
@@ -308,8 +310,8 @@ def _up_plan_and_maps(settings: Settings, engine: Engine, out: Path) -> list[str
             session,
             kinds=KINDS,
             out_dir=out / "maps",
-            osm=settings.osm_pbf or settings.data_dir / "osm" / "gdansk-central.osm.pbf",
-            cache_dir=settings.pg_dir.parent / "cache",
+            osm=settings.pbf,
+            cache_dir=settings.cache_dir,
             now=datetime.now(planner.TZ),
             actor=_actor(),
             plan=plan,
@@ -411,30 +413,22 @@ def plan_cmd(
         depot=_lonlat(depot),
     )
     planner.validate(req)
-    database = _database(settings)
-    engine = db.make_engine(database.app_url)
-    pbf = settings.data_dir / "osm" / "gdansk-central.osm.pbf"
-    if settings.osm_pbf is not None:
-        pbf = settings.osm_pbf
-    cache = settings.pg_dir.parent / "cache"
-    try:
-        with db.session_scope(engine) as session:
-            if mode == "sos-bus":
-                report = sosbus.coverage(
-                    session, pbf=pbf, cache_dir=cache, actor=_actor(), progress=_say
-                )
-                paths = sosbus.write_coverage(report, out)
-                typer.echo(sosbus.describe(report))
-            else:
-                plan = planner.make_plan(
-                    session, req, pbf=pbf, cache_dir=cache, actor=_actor(), progress=_say
-                )
-                if store:
-                    planner.store_plan(session, plan, actor=_actor())
-                paths = plan_export.write_plan(plan, out)
-                typer.echo(planner.describe(plan))
-    finally:
-        engine.dispose()
+    pbf, cache = settings.pbf, settings.cache_dir
+    with _session(_database(settings)) as session:
+        if mode == "sos-bus":
+            report = sosbus.coverage(
+                session, pbf=pbf, cache_dir=cache, actor=_actor(), progress=_say
+            )
+            paths = sosbus.write_coverage(report, out)
+            typer.echo(sosbus.describe(report))
+        else:
+            plan = planner.make_plan(
+                session, req, pbf=pbf, cache_dir=cache, actor=_actor(), progress=_say
+            )
+            if store:
+                planner.store_plan(session, plan, actor=_actor())
+            paths = plan_export.write_plan(plan, out)
+            typer.echo(planner.describe(plan))
     typer.echo("written: " + ", ".join(str(p) for p in paths))
 
 
@@ -459,19 +453,15 @@ def report_cmd(
         raise reports.ReportInputError(msg)
     settings = _settings()
     database = _database(settings)
-    engine = db.make_engine(database.app_url)
-    try:
-        with db.session_scope(engine) as session:
-            data = reports.collect(
-                session,
-                year=year,
-                compare=compare,
-                actor=_actor(),
-                role="cli",
-                timezone=settings.timezone,
-            )
-    finally:
-        engine.dispose()
+    with _session(database) as session:
+        data = reports.collect(
+            session,
+            year=year,
+            compare=compare,
+            actor=_actor(),
+            role="cli",
+            timezone=settings.timezone,
+        )
     files = report_render.write_report(data, out, lang=code)
     typer.echo(
         f"report {year} written to {out}: {files.html.name}, {files.markdown.name}, "
@@ -500,14 +490,10 @@ def count_night_cmd(
         raise reports.ReportInputError(msg)
     settings = _settings()
     database = _database(settings)
-    engine = db.make_engine(database.app_url)
-    try:
-        with db.session_scope(engine) as session:
-            result = reports.count_night(
-                session, night=day, actor=_actor(), role="cli", timezone=settings.timezone
-            )
-    finally:
-        engine.dispose()
+    with _session(database) as session:
+        result = reports.count_night(
+            session, night=day, actor=_actor(), role="cli", timezone=settings.timezone
+        )
     report_render.write_count_night(result, out, lang=code, public=public)
     total = result.total
     typer.echo(
@@ -547,15 +533,11 @@ def user_add(
         password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
     database = _database(_settings())
     migrate.upgrade(database.admin_url)
-    engine = db.make_engine(database.app_url)
-    try:
-        with db.session_scope(engine) as session:
-            user = auth.add_user(
-                session, name=name, role=role, password=password, actor=_actor(), agency=agency
-            )
-            role_name = user.role
-    finally:
-        engine.dispose()
+    with _session(database) as session:
+        user = auth.add_user(
+            session, name=name, role=role, password=password, actor=_actor(), agency=agency
+        )
+        role_name = user.role
     typer.echo(f"account '{name}' added with role {role_name}")
 
 
@@ -568,12 +550,8 @@ def user_assign(
     from geo_outreach import auth
 
     database = _database(_settings())
-    engine = db.make_engine(database.app_url)
-    try:
-        with db.session_scope(engine) as session:
-            auth.assign_patrol(session, name=name, patrol_code=patrol, actor=_actor())
-    finally:
-        engine.dispose()
+    with _session(database) as session:
+        auth.assign_patrol(session, name=name, patrol_code=patrol, actor=_actor())
     typer.echo(f"account '{name}' assigned to patrol {patrol}")
 
 
@@ -619,30 +597,26 @@ def map_cmd(
         msg = f"map: KIND must be one of {', '.join(KINDS)}, all; got {kind!r}"
         raise GeoOutreachError(msg)
     now = _map_time(at, settings)
-    osm_file = osm or settings.data_dir / "osm" / "gdansk-central.osm.pbf"
-    cache_dir = cache or settings.pg_dir.parent / "cache"
+    osm_file = osm or settings.pbf
+    cache_dir = cache or settings.cache_dir
     database = _database(settings)
-    engine = db.make_engine(database.app_url)
-    try:
-        with db.session_scope(engine) as session:
-            kinds: tuple[str, ...] = KINDS if kind == "all" else (kind,)
-            plan = None
-            if "planner" in kinds:
-                from geo_outreach import planner
+    with _session(database) as session:
+        kinds: tuple[str, ...] = KINDS if kind == "all" else (kind,)
+        plan = None
+        if "planner" in kinds:
+            from geo_outreach import planner
 
-                plan = planner.plan_tonight(session, settings, actor=_actor(), progress=_say)
-            written = write_maps(
-                session,
-                kinds=kinds,
-                out_dir=out,
-                osm=osm_file,
-                cache_dir=cache_dir,
-                now=now,
-                actor=_actor(),
-                plan=plan,
-            )
-    finally:
-        engine.dispose()
+            plan = planner.plan_tonight(session, settings, actor=_actor(), progress=_say)
+        written = write_maps(
+            session,
+            kinds=kinds,
+            out_dir=out,
+            osm=osm_file,
+            cache_dir=cache_dir,
+            now=now,
+            actor=_actor(),
+            plan=plan,
+        )
     for name, path in written.pages.items():
         typer.echo(f"{name}: {path}")
     if written.tiles is not None:

@@ -532,8 +532,8 @@ def plan_tonight(
     return make_plan(
         session,
         req,
-        pbf=settings.osm_pbf or settings.data_dir / "osm" / "gdansk-central.osm.pbf",
-        cache_dir=settings.pg_dir.parent / "cache",
+        pbf=settings.pbf,
+        cache_dir=settings.cache_dir,
         actor=actor,
         progress=progress,
     )

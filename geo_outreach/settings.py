@@ -46,6 +46,16 @@ class Settings(BaseSettings):
     api_statement_timeout_ms: int = Field(default=5_000, ge=100)
     api_export_max: int = Field(default=200_000, ge=1)
 
+    @property
+    def pbf(self) -> Path:
+        """The OSM extract routing and street tiles are built from."""
+        return self.osm_pbf or self.data_dir / "osm" / "gdansk-central.osm.pbf"
+
+    @property
+    def cache_dir(self) -> Path:
+        """Street networks and tiles, rebuilt only when the extract changes."""
+        return self.pg_dir.parent / "cache"
+
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
         if self.environment != "development" and self.secret_key == DEFAULT_SECRET:

@@ -30,8 +30,7 @@ ASSET_NAME = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
 def _tiles(request: Request, settings: Settings) -> streets.TileSet:
     tiles: streets.TileSet | None = getattr(request.app.state, "map_tiles", None)
     if tiles is None:
-        pbf = settings.osm_pbf or settings.data_dir / "osm" / "gdansk-central.osm.pbf"
-        tiles = streets.ensure_tiles(pbf, settings.pg_dir.parent / "cache")
+        tiles = streets.ensure_tiles(settings.pbf, settings.cache_dir)
         request.app.state.map_tiles = tiles
     return tiles
 

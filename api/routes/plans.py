@@ -51,10 +51,9 @@ def create_plan(body: PlanIn, ctx: Annotated[Ctx, guard("plans", "create")]) -> 
         seconds=body.seconds,
         seed=body.seed,
     )
-    pbf = settings.osm_pbf or settings.data_dir / "osm" / "gdansk-central.osm.pbf"
     with ctx.tx() as tx:
         plan = planner.make_plan(
-            tx.session, req, pbf=pbf, cache_dir=settings.pg_dir.parent / "cache", actor=ctx.actor
+            tx.session, req, pbf=settings.pbf, cache_dir=settings.cache_dir, actor=ctx.actor
         )
     return PlanOut(
         plan=plan_export.plan_geojson(plan),
