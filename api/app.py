@@ -29,8 +29,9 @@ from api.routes import (
     sites,
     visits,
 )
-from geo_outreach import __version__, db
-from geo_outreach.settings import Settings, get_settings
+from geo_outreach import __version__
+from geo_outreach.core import db
+from geo_outreach.core.settings import Settings, get_settings
 
 log = logging.getLogger("geo_outreach.api")
 

@@ -13,8 +13,8 @@ from fastapi.responses import Response
 
 from api.deps import Ctx
 from api.geojson import check_limit, collection, geojson, links, parse_bbox
-from geo_outreach import policy
-from geo_outreach.errors import NotFound
+from geo_outreach.core import policy
+from geo_outreach.core.errors import NotFound
 from layers import features
 from layers.features import Cond
 

@@ -15,10 +15,11 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from api.errors import PreconditionRequired
-from geo_outreach import auth, db, policy
-from geo_outreach.errors import GeoOutreachError, NotFound, StaleVersion, ValidationFailed
-from geo_outreach.policy import Forbidden, Principal, Unauthorized
-from geo_outreach.settings import Settings
+from geo_outreach.accounts import users as auth
+from geo_outreach.core import db, policy
+from geo_outreach.core.errors import GeoOutreachError, NotFound, StaleVersion, ValidationFailed
+from geo_outreach.core.policy import Forbidden, Principal, Unauthorized
+from geo_outreach.core.settings import Settings
 from layers import audit
 
 # Audit rows name the table whose data was touched.

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 
-from geo_outreach.errors import (
+from geo_outreach.core.errors import (
     Conflict,
     DatabaseUnavailable,
     GeoOutreachError,
@@ -18,7 +18,7 @@ from geo_outreach.errors import (
     StaleVersion,
     ValidationFailed,
 )
-from geo_outreach.policy import Forbidden, RateLimited, Unauthorized
+from geo_outreach.core.policy import Forbidden, RateLimited, Unauthorized
 
 
 class PreconditionRequired(GeoOutreachError):

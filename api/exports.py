@@ -19,6 +19,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from api.geojson import ATTRIBUTION
+from geo_outreach.core.vocab import OSM_ATTRIBUTION
 
 MEDIA = {
     "geojson": "application/geo+json",
@@ -85,7 +86,7 @@ def gpx(features: list[dict[str, Any]], *, name: str) -> bytes:
     doc = gpxpy.gpx.GPX()
     doc.creator = "geo-outreach"
     doc.name = name
-    doc.copyright_author = "OpenStreetMap contributors"
+    doc.copyright_author = OSM_ATTRIBUTION.removeprefix("© ")
     doc.copyright_license = "https://opendatacommons.org/licenses/odbl/1-0/"
     doc.description = ATTRIBUTION
     for f in features:

@@ -12,9 +12,9 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from api.errors import PreconditionRequired
-from geo_outreach import OSM_ATTRIBUTION
-from geo_outreach.errors import RowProblem, ValidationFailed
-from geo_outreach.settings import Settings
+from geo_outreach.core.errors import RowProblem, ValidationFailed
+from geo_outreach.core.settings import Settings
+from geo_outreach.core.vocab import OSM_ATTRIBUTION
 from layers.features import Page
 
 GEOJSON = "application/geo+json"

@@ -29,9 +29,10 @@ from pathlib import Path
 import httpx
 from sqlalchemy import URL, text
 
-from geo_outreach import auth, db, migrate
-from geo_outreach.pgserver import LocalPostgres
-from geo_outreach.settings import Settings
+from geo_outreach.accounts import users as auth
+from geo_outreach.core import db, migrate
+from geo_outreach.core.pgserver import LocalPostgres
+from geo_outreach.core.settings import Settings
 
 # Gdańsk–Sopot, lon/lat; boxes are drawn inside it.
 CITY = (18.52, 54.30, 18.62 + 0.08, 54.46)

@@ -36,11 +36,13 @@ from numpy.typing import NDArray
 from scipy.sparse.csgraph import dijkstra
 from sqlalchemy import URL, Engine, func, make_url, select
 
-from geo_outreach import db, demo, migrate, planner, vrp
-from geo_outreach import network as nw
-from geo_outreach.errors import GeoOutreachError
-from geo_outreach.pgserver import LocalPostgres
-from geo_outreach.settings import Settings
+from geo_outreach.core import db, migrate
+from geo_outreach.core.errors import GeoOutreachError
+from geo_outreach.core.pgserver import LocalPostgres
+from geo_outreach.core.settings import Settings
+from geo_outreach.demo import load as demo
+from geo_outreach.routing import network as nw
+from geo_outreach.routing import planner, vrp
 from layers import audit
 from layers.models import SleepingSite
 

@@ -30,8 +30,8 @@ import numpy as np  # noqa: E402
 from folium.plugins import MarkerCluster  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-from geo_outreach.settings import Settings  # noqa: E402
-from geo_outreach.vocab import HAZARDS, SITE_CATEGORIES, SITE_STATUSES  # noqa: E402
+from geo_outreach.core.settings import Settings  # noqa: E402
+from geo_outreach.core.vocab import HAZARDS, SITE_CATEGORIES, SITE_STATUSES  # noqa: E402
 from maps import assets, common, live, streets  # noqa: E402
 from maps.model import LiveData, SitePoint, VisitSummary  # noqa: E402
 

@@ -21,8 +21,12 @@ from typing import Any
 import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
-from geo_outreach import instances, vrp
-from geo_outreach.errors import GeoOutreachError
+# Run as a script from anywhere: the repository root makes `benchmarks` importable.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks import instances
+from geo_outreach.core.errors import GeoOutreachError
+from geo_outreach.routing import vrp
 
 
 @dataclass(frozen=True)

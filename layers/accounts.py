@@ -27,8 +27,8 @@ from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from geo_outreach.policy import ACCOUNT_ROLES, NAME_PATTERN
-from geo_outreach.vocab import AGENCIES, sql_in
+from geo_outreach.core.policy import ACCOUNT_ROLES, NAME_PATTERN
+from geo_outreach.core.vocab import AGENCIES, sql_in
 from layers.base import Base, uuid_pk
 
 

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import CheckConstraint, Integer, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from geo_outreach.vocab import AREA_KINDS, sql_in
+from geo_outreach.core.vocab import AREA_KINDS, sql_in
 from layers.base import Base, Tracked, geometry, gist, uuid_pk
 
 TABLE = "areas"

@@ -12,7 +12,7 @@ from sqlalchemy import Boolean, CheckConstraint, DateTime, Integer, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from geo_outreach.vocab import FACILITY_TYPES, WEEKDAYS, sql_in
+from geo_outreach.core.vocab import FACILITY_TYPES, WEEKDAYS, sql_in
 from layers.base import Base, Tracked, geometry, gist, uuid_pk
 
 TABLE = "facilities"

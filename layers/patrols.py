@@ -11,7 +11,7 @@ from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, Te
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from geo_outreach.vocab import AGENCIES, PATROL_KINDS, PATROL_STATUSES, sql_in, sql_subset
+from geo_outreach.core.vocab import AGENCIES, PATROL_KINDS, PATROL_STATUSES, sql_in, sql_subset
 from layers.base import Base, Tracked, geometry, gist, uuid_pk
 
 TABLE = "patrols"

@@ -22,7 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from geo_outreach.vocab import HAZARDS, SITE_CATEGORIES, SITE_STATUSES, sql_in, sql_subset
+from geo_outreach.core.vocab import HAZARDS, SITE_CATEGORIES, SITE_STATUSES, sql_in, sql_subset
 from layers.base import Base, Tracked, geometry, gist, uuid_pk
 
 TABLE = "sleeping_sites"

@@ -20,7 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from geo_outreach.vocab import FACILITY_TYPES, HELP_KINDS, sql_in, sql_subset
+from geo_outreach.core.vocab import FACILITY_TYPES, HELP_KINDS, sql_in, sql_subset
 from layers.base import Base, uuid_pk
 
 TABLE = "visits"

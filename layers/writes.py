@@ -15,8 +15,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from geo_outreach.errors import Conflict, NotFound, RowProblem, StaleVersion, ValidationFailed
-from geo_outreach.geometry import check
+from geo_outreach.core.errors import Conflict, NotFound, RowProblem, StaleVersion, ValidationFailed
+from geo_outreach.core.geometry import check
 from layers.facilities import FacilityIn, ScheduleEntry
 from layers.models import Facility, Patrol, SleepingSite, Visit
 from layers.sites import SiteIn

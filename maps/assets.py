@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from geo_outreach.errors import GeoOutreachError
+from geo_outreach.core.errors import GeoOutreachError
 
 ASSET_DIR = "assets"
 OWN_SCHEME = "geo-outreach:"  # pseudo-URL of a script or style this package ships

@@ -11,8 +11,7 @@ import folium
 from branca.element import Figure, MacroElement
 from folium.template import Template
 
-from geo_outreach import OSM_ATTRIBUTION
-from geo_outreach.vocab import WEEKDAYS, Lang
+from geo_outreach.core.vocab import OSM_ATTRIBUTION, WEEKDAYS, Lang
 from maps import assets
 from maps.model import BusRoute, BusStop, FacilityPoint
 from maps.streets import TileSet

@@ -14,7 +14,7 @@ import folium
 from folium.plugins import LocateControl
 from folium.template import Template
 
-from geo_outreach.vocab import (
+from geo_outreach.core.vocab import (
     FACILITY_TYPES,
     HAZARDS,
     HELP_KINDS,

@@ -13,9 +13,9 @@ import folium
 from folium.plugins import Draw, PolyLineTextPath
 from folium.template import Template
 
-from geo_outreach.plan import LEFT_OUT_LABELS, Plan, TeamRoute
-from geo_outreach.privacy import heat_cells
-from geo_outreach.vocab import HAZARDS, Lang, label
+from geo_outreach.core.plan import LEFT_OUT_LABELS, Plan, TeamRoute
+from geo_outreach.core.privacy import heat_cells
+from geo_outreach.core.vocab import HAZARDS, Lang, label
 from maps import common
 from maps.common import TEAM_COLOURS, Legend, pick, t
 from maps.live import add_districts

@@ -14,8 +14,8 @@ from html import escape
 import folium
 from branca.element import Element, Figure
 
-from geo_outreach.errors import GeoOutreachError
-from geo_outreach.vocab import FACILITY_TYPES, Lang, label
+from geo_outreach.core.errors import GeoOutreachError
+from geo_outreach.core.vocab import FACILITY_TYPES, Lang, label
 from maps import common
 from maps.common import Stylesheet, pick, t
 from maps.model import BusRoute, FacilityPoint, PublicData

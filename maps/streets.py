@@ -25,7 +25,8 @@ import osmium
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw
 
-from geo_outreach.errors import GeoOutreachError
+from geo_outreach.core.errors import GeoOutreachError
+from geo_outreach.core.vocab import OSM_ATTRIBUTION
 
 RENDER_VERSION = 3  # bump when the look of the tiles changes
 STAMP = "tileset.json"
@@ -306,7 +307,7 @@ def ensure_tiles(pbf: Path, cache_dir: Path, *, min_zoom: int = 11, max_zoom: in
         "min_zoom": min_zoom,
         "max_zoom": max_zoom,
         "tiles": count,
-        "attribution": "© OpenStreetMap contributors",
+        "attribution": OSM_ATTRIBUTION,
     }
     (building / STAMP).write_text(json.dumps(stamp, indent=1))
     # Older tiles of this extract's predecessors are useless now.

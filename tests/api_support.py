@@ -23,10 +23,12 @@ from psycopg import sql
 from sqlalchemy import URL, Engine
 
 from api.app import create_app
-from geo_outreach import auth, db, demo, migrate
-from geo_outreach.pgserver import APP_LOGIN
-from geo_outreach.policy import ACCOUNT_ROLES
-from geo_outreach.settings import Settings
+from geo_outreach.accounts import users as auth
+from geo_outreach.core import db, migrate
+from geo_outreach.core.pgserver import APP_LOGIN
+from geo_outreach.core.policy import ACCOUNT_ROLES
+from geo_outreach.core.settings import Settings
+from geo_outreach.demo import load as demo
 
 PASSWORD = "correct horse battery staple"
 SECRET = "test-secret-" + uuid.uuid4().hex

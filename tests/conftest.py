@@ -21,9 +21,10 @@ from psycopg import sql
 from sqlalchemy import URL, Engine
 from sqlalchemy.orm import Session
 
-from geo_outreach import db, demo, migrate
-from geo_outreach.pgserver import APP_LOGIN, LocalPostgres
-from geo_outreach.settings import REPO_ROOT, Settings
+from geo_outreach.core import db, migrate
+from geo_outreach.core.pgserver import APP_LOGIN, LocalPostgres
+from geo_outreach.core.settings import REPO_ROOT, Settings
+from geo_outreach.demo import load as demo
 
 DATA_DIR = Path(os.environ.get("GEO_OUTREACH_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
 

@@ -19,7 +19,8 @@ import pytest
 import shapely
 from sqlalchemy import URL, text
 
-from geo_outreach import auth, db
+from geo_outreach.accounts import users as auth
+from geo_outreach.core import db
 from tests.api_support import PASSWORD, Api, api_for
 
 SITE = {

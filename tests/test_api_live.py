@@ -14,7 +14,7 @@ import pyogrio
 import pytest
 from sqlalchemy import URL, text
 
-from geo_outreach import db
+from geo_outreach.core import db
 from tests.api_support import Api, api_for, live_server
 
 WRITERS = 100

@@ -15,8 +15,9 @@ from schemathesis.checks import not_a_server_error
 from sqlalchemy import URL, text
 
 from api.app import create_app
-from geo_outreach import auth, db
-from geo_outreach.settings import Settings
+from geo_outreach.accounts import users as auth
+from geo_outreach.core import db
+from geo_outreach.core.settings import Settings
 from tests.api_support import PASSWORD, Api, api_for, live_server, login
 
 ROLES = ("public", "streetworker", "coordinator", "partner", "ngo", "admin")

@@ -8,9 +8,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import URL
 
 from api.app import create_app
-from geo_outreach import migrate
-from geo_outreach.pgserver import LocalPostgres
-from geo_outreach.settings import Settings
+from geo_outreach.core import migrate
+from geo_outreach.core.pgserver import LocalPostgres
+from geo_outreach.core.settings import Settings
 from tests.conftest import cli_env, run_cli
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 from sqlalchemy import URL, text
 from sqlalchemy.orm import Session
 
-from geo_outreach import demo, io
+from geo_outreach.demo import load as demo
+from geo_outreach.io import files as io
 from tests.conftest import cli_env, run_cli
 
 DEMO_TABLES = (

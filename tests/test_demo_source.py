@@ -17,8 +17,8 @@ from scipy.spatial import cKDTree
 from shapely.geometry import LineString, Point, shape
 from shapely.geometry.base import BaseGeometry
 
-from geo_outreach import vocab
-from geo_outreach.demo_source import (
+from geo_outreach.core import vocab
+from geo_outreach.demo.source import (
     CATEGORIES,
     HAZARDS,
     STATUSES,

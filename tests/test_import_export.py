@@ -12,9 +12,9 @@ from pyproj import Transformer
 from sqlalchemy import URL, func, select, text
 from sqlalchemy.orm import Session
 
-from geo_outreach import io
-from geo_outreach.errors import ValidationFailed
-from geo_outreach.settings import Settings
+from geo_outreach.core.errors import ValidationFailed
+from geo_outreach.core.settings import Settings
+from geo_outreach.io import files as io
 from layers.models import Area, AuditEntry, SleepingSite
 from tests.conftest import cli_env, run_cli
 

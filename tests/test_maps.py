@@ -20,9 +20,9 @@ from PIL import Image
 from sqlalchemy import URL, event, text
 from sqlalchemy.orm import Session
 
-from geo_outreach import mapdata
-from geo_outreach.errors import GeoOutreachError
-from geo_outreach.plan import LEFT_OUT_LABELS, LeftOut, Plan, PlannedStop, TeamRoute
+from geo_outreach.core.errors import GeoOutreachError
+from geo_outreach.core.plan import LEFT_OUT_LABELS, LeftOut, Plan, PlannedStop, TeamRoute
+from geo_outreach.mapping import data as mapdata
 from maps import assets, common, live, planner, public, streets
 from maps.model import BusRoute, BusStop
 from tests.conftest import cli_env, run_cli
@@ -566,7 +566,7 @@ def test_cli_writes_the_maps(
         assert (out / name).is_file(), proc.stdout
     assert (out / "tiles" / streets.STAMP).is_file()
     assert "© OpenStreetMap contributors" in proc.stdout
-    from geo_outreach import planner as planner_module
+    from geo_outreach.routing import planner as planner_module
 
     proc = run_cli("map", "planner", "--out", str(out), "--cache", str(cache), env=env)
     if hasattr(planner_module, "plan_tonight"):

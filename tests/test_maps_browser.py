@@ -21,7 +21,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo_outreach import mapdata
+from geo_outreach.mapping import data as mapdata
 from maps import common, live, planner, public, streets
 from tests.test_maps import (
     NOW,

@@ -17,11 +17,12 @@ from scipy.spatial import cKDTree
 from sqlalchemy import URL, text
 from sqlalchemy.orm import Session
 
-from geo_outreach import network as nw
-from geo_outreach import plan_export, planner, vrp
-from geo_outreach.errors import GeoOutreachError
-from geo_outreach.plancheck import check_plan
+from geo_outreach.core.errors import GeoOutreachError
+from geo_outreach.routing import exports as plan_export
+from geo_outreach.routing import network as nw
+from geo_outreach.routing import planner, vrp
 from tests.conftest import cli_env, run_cli
+from tests.plancheck import check_plan
 
 LAT = 54.35
 STEP = 0.0015  # ≈ 97 m of longitude at this latitude

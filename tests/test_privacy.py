@@ -20,8 +20,9 @@ from scipy.optimize import linprog
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo_outreach import privacy
-from geo_outreach.privacy import SuppressedTable, heat_cells, suppress_table
+from geo_outreach.core import privacy
+from geo_outreach.core.privacy import SuppressedTable, heat_cells, suppress_table
+from geo_outreach.reports import partner
 
 # Zeros, small counts (to be suppressed) and publishable counts, in about equal shares.
 COUNTS = st.one_of(st.just(0), st.integers(1, 9), st.integers(10, 60))
@@ -247,7 +248,7 @@ def test_district_quarter_counts_match_sql_and_are_suppressed(session: Session) 
     before = session.execute(
         text("SELECT count(*) FROM audit_log WHERE action = 'statistics'")
     ).scalar_one()
-    result = privacy.district_quarter_counts(session, year=2025, actor="test", role="test")
+    result = partner.district_quarter_counts(session, year=2025, actor="test", role="test")
     truth = {
         (str(d), f"2025-Q{int(q)}"): int(n)
         for d, q, n in session.execute(
@@ -284,7 +285,7 @@ def test_district_quarter_counts_match_sql_and_are_suppressed(session: Session) 
 
 
 def test_city_level_and_half_years(session: Session) -> None:
-    result = privacy.district_quarter_counts(
+    result = partner.district_quarter_counts(
         session, year=2025, actor="test", role="test", level="city", period="half"
     )
     assert result.columns == ("2025-H1", "2025-H2")
@@ -310,4 +311,4 @@ def test_statistics_refuse_fine_grain(
     session: Session, kwargs: dict[str, str], needle: str
 ) -> None:
     with pytest.raises(ValueError, match=needle):
-        privacy.district_quarter_counts(session, year=2025, actor="t", role="t", **kwargs)  # type: ignore[arg-type]
+        partner.district_quarter_counts(session, year=2025, actor="t", role="t", **kwargs)  # type: ignore[arg-type]

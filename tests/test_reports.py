@@ -20,9 +20,10 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
 
-from geo_outreach import report_render, reports
-from geo_outreach.reports import ReportTable
-from geo_outreach.vocab import FACILITY_TYPES, PATROL_KINDS, SITE_CATEGORIES, SITE_STATUSES
+from geo_outreach.core.vocab import FACILITY_TYPES, PATROL_KINDS, SITE_CATEGORIES, SITE_STATUSES
+from geo_outreach.reports import render as report_render
+from geo_outreach.reports import tables as reports
+from geo_outreach.reports.tables import ReportTable
 from tests.conftest import cli_env, run_cli
 
 YEAR = 2025

@@ -11,7 +11,7 @@ from sqlalchemy import URL, Engine, create_engine, inspect, text
 from sqlalchemy.exc import DBAPIError, ProgrammingError
 from sqlalchemy.orm import Session
 
-from geo_outreach import db, migrate
+from geo_outreach.core import db, migrate
 from layers.models import Base, SleepingSite
 
 GEOMETRY_COLUMNS = {

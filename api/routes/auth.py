@@ -11,7 +11,8 @@ from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import Ctx, EngineDep, SettingsDep, bearer, guard, open_route
-from geo_outreach import auth, db
+from geo_outreach.accounts import users as auth
+from geo_outreach.core import db
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 

@@ -14,7 +14,7 @@ from api.collections import COLLECTIONS, Collection
 from api.deps import Ctx, guard
 from api.errors import ContentNotAcceptable
 from api.geojson import collection
-from geo_outreach import policy
+from geo_outreach.core import policy
 from layers import features
 
 router = APIRouter(prefix="/exports", tags=["exports"])

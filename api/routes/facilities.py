@@ -20,8 +20,8 @@ from api.geojson import (
     refuse,
 )
 from api.routes.sites import Bbox, IdempotencyKey, IfMatch, Limit, Offset
-from geo_outreach import policy
-from geo_outreach.vocab import FACILITY_TYPES
+from geo_outreach.core import policy
+from geo_outreach.core.vocab import FACILITY_TYPES
 from layers import features, writes
 from layers.features import eq
 

@@ -21,10 +21,11 @@ from api.geojson import (
     refuse,
 )
 from api.routes.sites import Bbox, Limit, Offset
-from geo_outreach import auth, policy
-from geo_outreach.errors import NotFound
-from geo_outreach.policy import Forbidden
-from geo_outreach.vocab import AREA_KINDS, PATROL_KINDS, PATROL_STATUSES
+from geo_outreach.accounts import users as auth
+from geo_outreach.core import policy
+from geo_outreach.core.errors import NotFound
+from geo_outreach.core.policy import Forbidden
+from geo_outreach.core.vocab import AREA_KINDS, PATROL_KINDS, PATROL_STATUSES
 from layers import features
 from layers.features import Cond, eq
 from layers.models import Patrol

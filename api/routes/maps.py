@@ -15,10 +15,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from api.deps import Ctx, guard, open_route
-from geo_outreach import mapdata, planner
-from geo_outreach.errors import NotFound
-from geo_outreach.settings import Settings
-from geo_outreach.vocab import Lang
+from geo_outreach.core.errors import NotFound
+from geo_outreach.core.settings import Settings
+from geo_outreach.core.vocab import Lang
+from geo_outreach.mapping import data as mapdata
+from geo_outreach.routing import planner
 from maps import common, live, public, streets
 from maps import planner as planner_map
 from maps.assets import Page

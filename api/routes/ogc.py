@@ -13,8 +13,8 @@ from fastapi.responses import Response
 from api.collections import COLLECTIONS, Collection, item_response, list_response
 from api.deps import Ctx, PrincipalDep, guard, open_route
 from api.geojson import FEATURE_COLLECTION_SCHEMA, FEATURE_SCHEMA, GEOJSON, geojson_responses
-from geo_outreach import policy
-from geo_outreach.settings import Settings
+from geo_outreach.core import policy
+from geo_outreach.core.settings import Settings
 
 router = APIRouter(prefix="/ogc", tags=["OGC API Features"])
 CONFORMANCE = [

@@ -9,7 +9,8 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import Ctx, guard
-from geo_outreach import plan_export, planner
+from geo_outreach.routing import exports as plan_export
+from geo_outreach.routing import planner
 
 router = APIRouter(tags=["plans"])
 

@@ -17,7 +17,7 @@ from api.geojson import (
     geojson_responses,
     refuse,
 )
-from geo_outreach.vocab import SITE_CATEGORIES, SITE_STATUSES
+from geo_outreach.core.vocab import SITE_CATEGORIES, SITE_STATUSES
 from layers import writes
 from layers.features import eq
 

@@ -14,7 +14,7 @@ from api.deps import Ctx, guard
 from api.geojson import check_limit, links, refuse
 from api.idempotency import Created, create_once, fingerprint
 from api.routes.sites import IdempotencyKey, Limit, Offset
-from geo_outreach.errors import NotFound
+from geo_outreach.core.errors import NotFound
 from layers import features, writes
 from layers.features import Cond, eq
 from layers.visits import VisitIn

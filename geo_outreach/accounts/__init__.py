@@ -1,0 +1,3 @@
+"""Named accounts: users, password checks, login limiting, bearer tokens and partner assignment to
+joint patrols.
+"""

@@ -1,0 +1,1 @@
+"""The geo-outreach command line. It sits on top: nothing imports it."""

@@ -1,0 +1,649 @@
+"""The `geo-outreach` command line."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from datetime import time as dt_time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from geo_outreach.core import db
+from geo_outreach.core.errors import GeoOutreachError
+from geo_outreach.core.settings import Settings
+from geo_outreach.core.vocab import OSM_ATTRIBUTION
+
+app = typer.Typer(
+    help="geo-outreach: records, plans and maps for homeless outreach (PostGIS).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+db_app = typer.Typer(
+    help="The database: embedded PostGIS cluster and migrations.", no_args_is_help=True
+)
+app.add_typer(db_app, name="db")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        for err in exc.errors():
+            field = "GEO_OUTREACH_" + "_".join(str(p) for p in err["loc"]).upper()
+            typer.echo(f"error: {field}: {err['msg']}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+@contextmanager
+def _session(database: db.Database) -> Iterator[Session]:
+    """One transaction as the app role, committed when the block ends normally."""
+    engine = db.make_engine(database.app_url)
+    try:
+        with db.session_scope(engine) as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
+def _say(line: str) -> None:
+    typer.echo(line, err=True)
+
+
+def _database(settings: Settings) -> db.Database:
+    database = db.resolve(settings)
+    if database.embedded is None:
+        _say(f"using GEO_OUTREACH_DATABASE_URL ({database.app_url.render_as_string()})")
+    return database
+
+
+# -- db ---------------------------------------------------------------------------------------
+
+
+@db_app.command("start")
+def db_start() -> None:
+    """Create (first time) and start the embedded PostGIS cluster."""
+    settings = _settings()
+    if settings.database_url:
+        _say("GEO_OUTREACH_DATABASE_URL is set: using that server, not starting one")
+        return
+    cluster = db.local_cluster(settings)
+    cluster.start()
+    typer.echo(f"running: {cluster.data_dir} on 127.0.0.1:{cluster.state().port}")
+
+
+@db_app.command("stop")
+def db_stop() -> None:
+    """Stop the embedded cluster (data stays in its directory)."""
+    settings = _settings()
+    if settings.database_url:
+        _say("GEO_OUTREACH_DATABASE_URL is set: there is no embedded cluster to stop")
+        return
+    cluster = db.local_cluster(settings)
+    typer.echo("stopped" if cluster.stop() else "was not running")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Print PostgreSQL, PostGIS and pgRouting versions and the schema revision."""
+    from geo_outreach.core import migrate
+
+    settings = _settings()
+    database = _database(settings)
+    engine = db.make_engine(database.app_url)
+    try:
+        info = db.versions(engine)
+    finally:
+        engine.dispose()
+    where = (
+        f"embedded cluster {database.embedded.data_dir}, 127.0.0.1:{database.embedded.state().port}"
+        if database.embedded
+        else "external server"
+    )
+    typer.echo(f"database:   {where}")
+    typer.echo(f"PostgreSQL: {info['postgresql']}")
+    typer.echo(f"PostGIS:    {info['postgis']}")
+    typer.echo(f"pgRouting:  {info['pgrouting']}")
+    typer.echo(f"schema:     {migrate.current(database.admin_url) or 'not migrated'}")
+
+
+@db_app.command("migrate")
+def db_migrate(
+    revision: Annotated[str, typer.Argument(help="target revision")] = "head",
+) -> None:
+    """Apply the schema migrations (up to head by default)."""
+    from geo_outreach.core import migrate
+
+    database = _database(_settings())
+    migrate.upgrade(database.admin_url, revision)
+    typer.echo(f"schema at {migrate.current(database.admin_url)}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(
+    revision: Annotated[str, typer.Argument(help="target revision, e.g. base")],
+) -> None:
+    """Undo migrations down to REVISION (base drops every layer table)."""
+    from geo_outreach.core import migrate
+
+    database = _database(_settings())
+    migrate.downgrade(database.admin_url, revision)
+    typer.echo(f"schema at {migrate.current(database.admin_url) or 'base'}")
+
+
+# -- data -------------------------------------------------------------------------------------
+
+
+@app.command("demo")
+def demo_cmd(
+    data_dir: Annotated[
+        Path | None, typer.Option(help="shared data folder (default GEO_OUTREACH_DATA_DIR)")
+    ] = None,
+) -> None:
+    """Load the Gdańsk–Sopot demo (idempotent: a second run adds nothing)."""
+    from geo_outreach.core import migrate
+    from geo_outreach.demo import load as demo
+
+    settings = _settings()
+    database = _database(settings)
+    migrate.upgrade(database.admin_url)
+    with _session(database) as session:
+        summary = demo.load(
+            session,
+            data_dir=data_dir or settings.data_dir,
+            seed=settings.demo_seed,
+            year=settings.demo_year,
+            log=_say,
+        )
+    typer.echo(demo.describe(summary))
+
+
+@app.command("import")
+def import_cmd(
+    layer: Annotated[str, typer.Argument(help="areas | sleeping_sites | facilities")],
+    file: Annotated[Path, typer.Argument(help="GeoJSON, CSV (lon/lat), Shapefile or GeoPackage")],
+    crs: Annotated[
+        str | None,
+        typer.Option(help="CRS of the file when it has none or is wrong, e.g. EPSG:2180"),
+    ] = None,
+    kind: Annotated[str, typer.Option(help="areas only: district | city | area")] = "district",
+    upsert: Annotated[bool, typer.Option(help="update rows whose key already exists")] = False,
+) -> None:
+    """Validate every row, then import all of them in one transaction, or none."""
+    from geo_outreach.io import files as io
+
+    settings = _settings()
+    database = _database(settings)
+    with _session(database) as session:
+        result = io.import_file(
+            session,
+            layer,
+            file,
+            actor=_actor(),
+            service_area=settings.service_area,
+            crs=crs,
+            kind=kind,
+            upsert=upsert,
+        )
+    if result.ignored_columns:
+        _say(f"columns not used: {', '.join(result.ignored_columns)}")
+    typer.echo(
+        f"{result.layer}: {result.inserted} added, {result.updated} updated from {file.name}"
+        + (
+            f"; bounds lon {result.bounds[0]:.4f}–{result.bounds[2]:.4f}, "
+            f"lat {result.bounds[1]:.4f}–{result.bounds[3]:.4f}"
+            if result.bounds and result.layer != "sleeping_sites"  # never print where people sleep
+            else ""
+        )
+    )
+
+
+@app.command("export")
+def export_cmd(
+    layer: Annotated[str, typer.Argument(help="a layer name, e.g. sleeping_sites")],
+    fmt: Annotated[str, typer.Option("--format", help="geojson | gpkg | csv")] = "geojson",
+    out: Annotated[Path, typer.Option(help="file to write")] = Path("export.geojson"),
+    include_sensitive: Annotated[
+        bool, typer.Option(help="visits: include notes (audited)")
+    ] = False,
+) -> None:
+    """Write one layer to an open format (audited for sites, visits and patrols)."""
+    from geo_outreach.io import files as io
+
+    database = _database(_settings())
+    with _session(database) as session:
+        n = io.export_layer(
+            session, layer, out, fmt=fmt, actor=_actor(), include_sensitive=include_sensitive
+        )
+    typer.echo(f"{n} features written to {out}")
+
+
+@app.command("up")
+def up_cmd(
+    out: Annotated[Path, typer.Option(help="folder for the plan, maps and reports")] = Path("out"),
+) -> None:
+    """The main job: start PostGIS, migrate, load the demo, write tonight's plan and the maps.
+
+    Run it again and no row changes: outputs are files, the plan is not stored as patrols.
+    """
+    from geo_outreach.core import migrate
+    from geo_outreach.demo import load as demo
+    from geo_outreach.io import files as io
+
+    settings = _settings()
+    started = time.monotonic()
+    _say("[1/4] database …")
+    database = _database(settings)
+    _say("[2/4] schema migrations …")
+    migrate.upgrade(database.admin_url)
+    _say("[3/4] demo data for the Gdańsk–Sopot corridor …")
+    engine = db.make_engine(database.app_url)
+    try:
+        with db.session_scope(engine) as session:
+            summary = demo.load(
+                session,
+                data_dir=settings.data_dir,
+                seed=settings.demo_seed,
+                year=settings.demo_year,
+                log=_say,
+            )
+        _say("[4/4] outputs …")
+        written = [
+            *_up_plan_and_maps(settings, engine, out),
+            _up_report(settings, engine, out / "report"),
+        ]
+        with db.session_scope(engine) as session:
+            counts = io.count_rows(session)
+        info = db.versions(engine)
+    finally:
+        engine.dispose()
+    typer.echo(demo.describe(summary))
+    for line in written:
+        typer.echo(line)
+    typer.echo(
+        f"\nPostgreSQL {info['postgresql']}, PostGIS {info['postgis']}, "
+        f"pgRouting {info['pgrouting']}"
+    )
+    typer.echo("rows now: " + ", ".join(f"{t} {n}" for t, n in counts.items()))
+    typer.echo(f"done in {time.monotonic() - started:.1f} s")
+
+
+def _up_report(settings: Settings, engine: Engine, out: Path) -> str:
+    """The demo year's indicator report, as the programme reports it."""
+    from geo_outreach.reports import render as report_render
+    from geo_outreach.reports import tables as reports
+
+    with db.session_scope(engine) as session:
+        data = reports.collect(
+            session,
+            year=settings.demo_year,
+            compare=0,
+            actor=_actor(),
+            role="cli",
+            timezone=settings.timezone,
+        )
+    files = report_render.write_report(data, out, lang="pl")
+    return f"report {settings.demo_year}: {out / files.html.name}"
+
+
+def _up_plan_and_maps(settings: Settings, engine: Engine, out: Path) -> list[str]:
+    """Tonight's demo plan (Akcja Zima at −12 °C, three teams) and the three maps."""
+    from datetime import datetime
+
+    from geo_outreach.mapping.render import KINDS, write_maps
+    from geo_outreach.routing import exports as plan_export
+    from geo_outreach.routing import planner
+
+    with db.session_scope(engine) as session:
+        plan = planner.plan_tonight(
+            session, settings, actor=_actor(), progress=lambda line: _say(f"  {line}")
+        )
+        _say("  maps (street tiles are drawn once per extract) …")
+        written = write_maps(
+            session,
+            kinds=KINDS,
+            out_dir=out / "maps",
+            osm=settings.pbf,
+            cache_dir=settings.cache_dir,
+            now=datetime.now(planner.TZ),
+            actor=_actor(),
+            plan=plan,
+        )
+    plan_export.write_plan(plan, out / "plan")
+    pages = ", ".join(str(p) for p in written.pages.values())
+    return [
+        planner.describe(plan) + f"\n  (demo at −12 °C) written to {out / 'plan'}/",
+        f"maps: {pages}",
+    ]
+
+
+@app.command("serve")
+def serve_cmd(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+) -> None:
+    """Run the HTTP API (FastAPI) on HOST:PORT."""
+    import logging
+
+    import uvicorn
+
+    _settings()  # refuse bad settings here, with the variable's name, before uvicorn starts
+    # No access log: its query strings (bbox) would put coordinates in the log; the app logs
+    # method, route template and status instead. The app is named, not imported: the CLI and
+    # the API are both top-level packages and neither imports the other.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, access_log=False)
+
+
+# -- route planner ----------------------------------------------------------------------------
+
+
+def _hhmm(value: str, option: str) -> dt_time:
+    try:
+        return dt_time.fromisoformat(value)
+    except ValueError:
+        msg = f"{option} '{value}' is not a time like 20:00"
+        raise GeoOutreachError(msg) from None
+
+
+def _lonlat(value: str | None) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    try:
+        lon, lat = (float(v) for v in value.split(","))
+    except ValueError:
+        msg = f"--depot '{value}' is not LON,LAT (e.g. 18.6402,54.3598)"
+        raise GeoOutreachError(msg) from None
+    return lon, lat
+
+
+@app.command("plan")
+def plan_cmd(
+    mode: Annotated[
+        str, typer.Option(help="streetwork | joint | akcja-zima | inspection | sos-bus")
+    ],
+    out: Annotated[Path, typer.Option(help="folder for plan.geojson, GPX files and trasa.html")],
+    teams: Annotated[int, typer.Option(help="number of teams")] = 2,
+    start: Annotated[str, typer.Option(help="shift start HH:MM")] = "20:00",
+    end: Annotated[
+        str, typer.Option(help="shift end HH:MM (earlier than start: next day)")
+    ] = "23:00",
+    day: Annotated[
+        str | None, typer.Option("--date", help="YYYY-MM-DD (default: today in Poland)")
+    ] = None,
+    temperature: Annotated[float | None, typer.Option(help="°C; akcja-zima needs ≤ −10")] = None,
+    district: Annotated[str | None, typer.Option(help="inspection: the district")] = None,
+    depot: Annotated[str | None, typer.Option(help="LON,LAT where teams start and end")] = None,
+    seconds: Annotated[float, typer.Option(help="solver time budget")] = 2.0,
+    seed: Annotated[int, typer.Option(help="solver seed")] = 1,
+    iterations: Annotated[
+        int | None, typer.Option(help="fixed solver iterations (reproducible on any machine)")
+    ] = None,
+    store: Annotated[bool, typer.Option(help="keep the routes as planned patrols")] = True,
+) -> None:
+    """Plan routes for several teams over the real street network and write them for the teams."""
+    from datetime import date, datetime
+
+    from geo_outreach.routing import bus as sosbus
+    from geo_outreach.routing import exports as plan_export
+    from geo_outreach.routing import planner
+
+    settings = _settings()
+    try:
+        when = date.fromisoformat(day) if day else datetime.now(planner.TZ).date()
+    except ValueError:
+        msg = f"--date '{day}' is not a date like 2026-11-23"
+        raise GeoOutreachError(msg) from None
+    req = planner.PlanRequest(
+        mode=mode,  # type: ignore[arg-type]  # validated by planner.validate
+        teams=teams,
+        start=_hhmm(start, "--start"),
+        end=_hhmm(end, "--end"),
+        day=when,
+        temperature=temperature,
+        district=district,
+        seconds=seconds,
+        seed=seed,
+        iterations=iterations,
+        depot=_lonlat(depot),
+    )
+    planner.validate(req)
+    pbf, cache = settings.pbf, settings.cache_dir
+    with _session(_database(settings)) as session:
+        if mode == "sos-bus":
+            report = sosbus.coverage(
+                session, pbf=pbf, cache_dir=cache, actor=_actor(), progress=_say
+            )
+            paths = sosbus.write_coverage(report, out)
+            typer.echo(sosbus.describe(report))
+        else:
+            plan = planner.make_plan(
+                session, req, pbf=pbf, cache_dir=cache, actor=_actor(), progress=_say
+            )
+            if store:
+                planner.store_plan(session, plan, actor=_actor())
+            paths = plan_export.write_plan(plan, out)
+            typer.echo(planner.describe(plan))
+    typer.echo("written: " + ", ".join(str(p) for p in paths))
+
+
+# -- reports (issue 6: yearly indicator tables, count night) ----------------------------------
+
+
+@app.command("report")
+def report_cmd(
+    year: Annotated[int, typer.Option("--year", help="the report year, e.g. 2025")],
+    out: Annotated[Path, typer.Option("--out", help="folder for report.html/.md, CSV, PNG")],
+    compare: Annotated[
+        int, typer.Option("--compare", help="also show the N previous years as columns")
+    ] = 0,
+    lang: Annotated[str, typer.Option("--lang", help="pl | en | uk")] = "pl",
+) -> None:
+    """The programme's yearly indicator tables from the logs (HTML, Markdown, CSV, charts)."""
+    from geo_outreach.reports import render as report_render
+    from geo_outreach.reports import tables as reports
+
+    code = reports.validate(year=year, compare=compare, lang=lang)
+    if out.exists() and not out.is_dir():
+        msg = f"--out: {out} is a file; give a folder"
+        raise reports.ReportInputError(msg)
+    settings = _settings()
+    database = _database(settings)
+    with _session(database) as session:
+        data = reports.collect(
+            session,
+            year=year,
+            compare=compare,
+            actor=_actor(),
+            role="cli",
+            timezone=settings.timezone,
+        )
+    files = report_render.write_report(data, out, lang=code)
+    typer.echo(
+        f"report {year} written to {out}: {files.html.name}, {files.markdown.name}, "
+        f"{len(files.csv)} CSV tables, {len(files.charts)} charts"
+    )
+
+
+@app.command("count-night")
+def count_night_cmd(
+    night: Annotated[
+        str, typer.Option("--date", help="the evening the count night starts, YYYY-MM-DD")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="CSV file to write")],
+    lang: Annotated[str, typer.Option("--lang", help="labels: pl | en | uk")] = "pl",
+    public: Annotated[
+        bool, typer.Option("--public", help="for partners: hide counts 1–9 (and what reveals them)")
+    ] = False,
+) -> None:
+    """Sites with people and people per place category of the national count, for one night."""
+    from geo_outreach.reports import render as report_render
+    from geo_outreach.reports import tables as reports
+
+    day = reports.parse_night(night)
+    code = reports.validate(year=day.year, compare=0, lang=lang)
+    if out.is_dir():
+        msg = f"--out: {out} is a folder; give a CSV file name"
+        raise reports.ReportInputError(msg)
+    settings = _settings()
+    database = _database(settings)
+    with _session(database) as session:
+        result = reports.count_night(
+            session, night=day, actor=_actor(), role="cli", timezone=settings.timezone
+        )
+    report_render.write_count_night(result, out, lang=code, public=public)
+    total = result.total
+    typer.echo(
+        f"count night {result.start:%Y-%m-%d %H:%M} – {result.end:%Y-%m-%d %H:%M}: "
+        f"{total.people} people at {total.sites_with_people} sites "
+        f"({total.people_from_visits} met on visits at {total.sites_visited} sites visited, "
+        f"{total.people_from_estimates} estimated at {total.sites_estimated} active sites "
+        f"not visited) → {out}" + (" (small counts suppressed)" if public else "")
+    )
+
+
+# -- api: accounts ---------------------------------------------------------------------------
+
+user_app = typer.Typer(help="Named accounts for the HTTP API.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+
+
+@user_app.command("add")
+def user_add(
+    name: Annotated[str, typer.Argument(help="account name: a-z, 0-9, '.', '_', '-'")],
+    role: Annotated[
+        str, typer.Option(help="streetworker | coordinator | partner | ngo | admin")
+    ] = "streetworker",
+    agency: Annotated[
+        str | None, typer.Option(help="partner's agency, e.g. straz_miejska or policja")
+    ] = None,
+    password_stdin: Annotated[
+        bool, typer.Option(help="read the password from standard input (no prompt)")
+    ] = False,
+) -> None:
+    """Add a named account (the password is stored only as an argon2 hash)."""
+    from geo_outreach.accounts import users as auth
+    from geo_outreach.core import migrate
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    database = _database(_settings())
+    migrate.upgrade(database.admin_url)
+    with _session(database) as session:
+        user = auth.add_user(
+            session, name=name, role=role, password=password, actor=_actor(), agency=agency
+        )
+        role_name = user.role
+    typer.echo(f"account '{name}' added with role {role_name}")
+
+
+@user_app.command("assign")
+def user_assign(
+    name: Annotated[str, typer.Argument(help="account name")],
+    patrol: Annotated[str, typer.Argument(help="patrol code")],
+) -> None:
+    """Put an account on a patrol (a partner sees a joint patrol's sites only then)."""
+    from geo_outreach.accounts import users as auth
+
+    database = _database(_settings())
+    with _session(database) as session:
+        auth.assign_patrol(session, name=name, patrol_code=patrol, actor=_actor())
+    typer.echo(f"account '{name}' assigned to patrol {patrol}")
+
+
+# -- maps (issue 4: live, planner and public maps, offline) -----------------------------------
+
+
+def _map_time(value: str | None, settings: Settings) -> datetime:
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(settings.timezone)
+    if value is None:
+        return datetime.now(tz)
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        msg = f"--at: {value!r} is not an ISO date-time like 2025-12-15T21:30"
+        raise GeoOutreachError(msg) from None
+    return at.replace(tzinfo=tz) if at.tzinfo is None else at
+
+
+@app.command("map")
+def map_cmd(
+    kind: Annotated[str, typer.Argument(help="live | planner | public | all")],
+    out: Annotated[Path, typer.Option(help="folder for the HTML, assets/ and tiles/")] = Path(
+        "out/maps"
+    ),
+    osm: Annotated[
+        Path | None,
+        typer.Option(help=".osm.pbf for the street tiles (default: the shared Gdańsk extract)"),
+    ] = None,
+    cache: Annotated[
+        Path | None, typer.Option(help="tile cache (default: .geo-outreach/cache)")
+    ] = None,
+    at: Annotated[
+        str | None, typer.Option(help="the moment shown (open now, next bus), ISO; default now")
+    ] = None,
+) -> None:
+    """Write offline maps: live (streetworkers), planner (tonight's plan), public (campaign)."""
+    from geo_outreach.mapping.render import KINDS, write_maps
+
+    settings = _settings()
+    if kind != "all" and kind not in KINDS:
+        msg = f"map: KIND must be one of {', '.join(KINDS)}, all; got {kind!r}"
+        raise GeoOutreachError(msg)
+    now = _map_time(at, settings)
+    osm_file = osm or settings.pbf
+    cache_dir = cache or settings.cache_dir
+    database = _database(settings)
+    with _session(database) as session:
+        kinds: tuple[str, ...] = KINDS if kind == "all" else (kind,)
+        plan = None
+        if "planner" in kinds:
+            from geo_outreach.routing import planner
+
+            plan = planner.plan_tonight(session, settings, actor=_actor(), progress=_say)
+        written = write_maps(
+            session,
+            kinds=kinds,
+            out_dir=out,
+            osm=osm_file,
+            cache_dir=cache_dir,
+            now=now,
+            actor=_actor(),
+            plan=plan,
+        )
+    for name, path in written.pages.items():
+        typer.echo(f"{name}: {path}")
+    if written.tiles is not None:
+        typer.echo(
+            f"street tiles: {written.tiles.tiles} (zoom {written.tiles.min_zoom}-"
+            f"{written.tiles.max_zoom}) in {out / 'tiles'}; {OSM_ATTRIBUTION}"
+        )
+
+
+def main() -> None:
+    try:
+        app()
+    except GeoOutreachError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,359 @@
+"""The embedded PostgreSQL + PostGIS + pgRouting cluster the project runs for itself.
+
+The cluster lives in one data directory, listens on 127.0.0.1 only, keeps its socket in the data
+directory when the path is short enough, and uses password (SCRAM) authentication with passwords
+generated at initialisation and kept in a state file readable only by the cluster's owner.
+Run as root, everything runs as an unprivileged OS user because PostgreSQL refuses root.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import re
+import secrets
+import shutil
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import URL
+
+from geo_outreach.core.errors import DatabaseUnavailable
+
+ADMIN_ROLE = "geo_outreach_admin"
+APP_LOGIN = "geo_outreach"
+APP_GROUP = "geo_outreach_app"  # privileges are granted to this group by the migrations
+DATABASE = "geo_outreach"
+STATE_FILE = "geo-outreach.json"
+EXTENSIONS = ("postgis", "pgrouting")
+# sun_path is 108 bytes on Linux; ".s.PGSQL.NNNNN" needs room too.
+MAX_SOCKET_DIR = 90
+
+
+def find_bin_dir(explicit: Path | None = None) -> Path:
+    """The newest installed PostgreSQL whose share dir has the PostGIS extension."""
+    if explicit is not None:
+        if not (explicit / "pg_ctl").exists():
+            msg = f"GEO_OUTREACH_PG_BIN_DIR={explicit} has no pg_ctl"
+            raise DatabaseUnavailable(msg)
+        return explicit
+    candidates: list[tuple[int, Path]] = []
+    for bin_dir in Path("/usr/lib/postgresql").glob("*/bin"):
+        version = bin_dir.parent.name
+        if version.isdigit() and (bin_dir / "pg_ctl").exists():
+            candidates.append((int(version), bin_dir))
+    with_postgis = [
+        c
+        for c in candidates
+        if Path(f"/usr/share/postgresql/{c[0]}/extension/postgis.control").exists()
+    ]
+    pool = with_postgis or candidates
+    if not pool:
+        msg = (
+            "no PostgreSQL server found under /usr/lib/postgresql; install Debian's "
+            "postgresql-15-postgis-3 and postgresql-15-pgrouting (scripts/setup.sh does), "
+            "or set GEO_OUTREACH_DATABASE_URL to an existing PostGIS database"
+        )
+        raise DatabaseUnavailable(msg)
+    if not with_postgis:
+        msg = (
+            f"PostgreSQL {pool[-1][0]} is installed but PostGIS is not; install "
+            f"postgresql-{pool[-1][0]}-postgis-3 and postgresql-{pool[-1][0]}-pgrouting"
+        )
+        raise DatabaseUnavailable(msg)
+    return max(pool)[1]
+
+
+def _free_port() -> int:
+    """A port the OS says is free now; kept in the state file so the cluster keeps it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass(frozen=True)
+class ClusterState:
+    port: int
+    admin_password: str
+    app_password: str
+    database: str = DATABASE
+
+
+class LocalPostgres:
+    """Create, start, stop and describe the project's own cluster."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        port: int = 0,
+        os_user: str = "postgres",
+        bin_dir: Path | None = None,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self.data_dir = data_dir.expanduser().resolve()
+        self._wanted_port = port
+        self._os_user = os_user
+        self._bin_dir = bin_dir
+        self._log = log or (lambda line: print(line, file=sys.stderr))
+
+    # -- who runs it -------------------------------------------------------------------------
+
+    @property
+    def as_root(self) -> bool:
+        return os.geteuid() == 0
+
+    def _owner(self) -> pwd.struct_passwd:
+        if not self.as_root:
+            return pwd.getpwuid(os.geteuid())
+        try:
+            owner = pwd.getpwnam(self._os_user)
+        except KeyError:
+            msg = (
+                f"running as root, the cluster must run as an unprivileged OS user, but user "
+                f"'{self._os_user}' does not exist; create it or set GEO_OUTREACH_PG_OS_USER"
+            )
+            raise DatabaseUnavailable(msg) from None
+        if owner.pw_uid == 0:
+            msg = "GEO_OUTREACH_PG_OS_USER must not be root: PostgreSQL refuses to run as root"
+            raise DatabaseUnavailable(msg)
+        return owner
+
+    def _run(self, args: Sequence[str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
+        kwargs: dict[str, object] = {}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+        env["LC_ALL"] = "C.UTF-8"
+        if self.as_root:
+            owner = self._owner()
+            kwargs = {"user": owner.pw_uid, "group": owner.pw_gid, "extra_groups": []}
+            env["HOME"] = owner.pw_dir
+        proc = subprocess.run(
+            list(args),
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=self.data_dir if self.data_dir.exists() else None,
+            check=False,
+            **kwargs,  # type: ignore[call-overload]
+        )
+        if check and proc.returncode != 0:
+            msg = f"{Path(args[0]).name} failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}"
+            raise DatabaseUnavailable(msg)
+        return proc
+
+    def _bin(self, name: str) -> str:
+        return str(find_bin_dir(self._bin_dir) / name)
+
+    # -- state -------------------------------------------------------------------------------
+
+    @property
+    def state_path(self) -> Path:
+        return self.data_dir / STATE_FILE
+
+    def is_initialised(self) -> bool:
+        return (self.data_dir / "PG_VERSION").exists() and self.state_path.exists()
+
+    def state(self) -> ClusterState:
+        try:
+            raw = json.loads(self.state_path.read_text())
+        except FileNotFoundError:
+            msg = f"no cluster in {self.data_dir}; run 'geo-outreach db start'"
+            raise DatabaseUnavailable(msg) from None
+        return ClusterState(**raw)
+
+    def url(self, *, admin: bool = False) -> URL:
+        st = self.state()
+        return URL.create(
+            "postgresql+psycopg",
+            username=ADMIN_ROLE if admin else APP_LOGIN,
+            password=st.admin_password if admin else st.app_password,
+            host="127.0.0.1",
+            port=st.port,
+            database=st.database,
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def _ensure_traversable(self, path: Path, owner: pwd.struct_passwd) -> None:
+        """Root may keep its checkout in a 0700 directory; let the cluster's user pass through."""
+        for parent in reversed(path.parents):
+            st = parent.stat()
+            if st.st_mode & stat.S_IXOTH or st.st_uid == owner.pw_uid:
+                continue
+            setfacl = shutil.which("setfacl")
+            if setfacl is None:
+                msg = (
+                    f"OS user '{owner.pw_name}' cannot enter {parent} (mode "
+                    f"{stat.filemode(st.st_mode)}); install the 'acl' package or put the cluster "
+                    f"elsewhere with GEO_OUTREACH_PG_DIR"
+                )
+                raise DatabaseUnavailable(msg)
+            proc = subprocess.run(
+                [setfacl, "-m", f"u:{owner.pw_name}:x", str(parent)],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if proc.returncode != 0:
+                msg = (
+                    f"OS user '{owner.pw_name}' cannot enter {parent} and setfacl failed "
+                    f"({proc.stderr.strip()}); put the cluster elsewhere with GEO_OUTREACH_PG_DIR"
+                )
+                raise DatabaseUnavailable(msg)
+            self._log(f"granted '{owner.pw_name}' passage through {parent} (ACL u:x)")
+
+    def init(self) -> None:
+        if self.is_initialised():
+            return
+        owner = self._owner()
+        if (self.data_dir / "PG_VERSION").exists():
+            msg = f"{self.data_dir} holds a PostgreSQL cluster not made by geo-outreach"
+            raise DatabaseUnavailable(msg)
+        self._log(f"initialising PostgreSQL cluster in {self.data_dir} …")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.as_root:
+            self._ensure_traversable(self.data_dir, owner)
+            os.chown(self.data_dir, owner.pw_uid, owner.pw_gid)
+        self.data_dir.chmod(0o700)
+        state = ClusterState(
+            port=self._wanted_port or _free_port(),
+            admin_password=secrets.token_urlsafe(24),
+            app_password=secrets.token_urlsafe(24),
+        )
+        # initdb wants an empty directory, so the password file lives outside it.
+        fd, name = tempfile.mkstemp(prefix="geo-outreach-pw-")
+        pwfile = Path(name)
+        os.write(fd, (state.admin_password + "\n").encode())
+        os.close(fd)
+        if self.as_root:
+            os.chown(pwfile, owner.pw_uid, owner.pw_gid)
+        try:
+            self._run(
+                [
+                    self._bin("initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    ADMIN_ROLE,
+                    f"--pwfile={pwfile}",
+                    "--auth=scram-sha-256",
+                    "--encoding=UTF8",
+                    "--locale=C.UTF-8",
+                ]
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
+        socket_dir = str(self.data_dir) if len(str(self.data_dir)) <= MAX_SOCKET_DIR else ""
+        conf = self.data_dir / "postgresql.conf"
+        with conf.open("a") as f:
+            f.write(
+                "\n# geo-outreach embedded cluster\n"
+                "listen_addresses = '127.0.0.1'\n"
+                f"port = {state.port}\n"
+                f"unix_socket_directories = '{socket_dir}'\n"
+                "timezone = 'UTC'\n"
+                "shared_buffers = '256MB'\n"
+                "logging_collector = off\n"
+            )
+        self.state_path.write_text(json.dumps(state.__dict__))
+        self.state_path.chmod(0o600)
+        if self.as_root:
+            os.chown(self.state_path, owner.pw_uid, owner.pw_gid)
+        self.start()
+        self._bootstrap(state)
+
+    def _bootstrap(self, state: ClusterState) -> None:
+        """Roles and database: an admin (migrations) and a least-privilege app login."""
+        import psycopg
+        from psycopg import sql
+
+        admin = self.url(admin=True)
+        with psycopg.connect(
+            host="127.0.0.1",
+            port=state.port,
+            user=ADMIN_ROLE,
+            password=state.admin_password,
+            dbname="postgres",
+            autocommit=True,
+        ) as conn:
+            conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(APP_GROUP)))
+            conn.execute(
+                sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} IN ROLE {}").format(
+                    sql.Identifier(APP_LOGIN),
+                    sql.Literal(state.app_password),
+                    sql.Identifier(APP_GROUP),
+                )
+            )
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
+        with psycopg.connect(
+            host="127.0.0.1",
+            port=state.port,
+            user=ADMIN_ROLE,
+            password=state.admin_password,
+            dbname=admin.database,
+            autocommit=True,
+        ) as conn:
+            for ext in EXTENSIONS:
+                conn.execute(
+                    sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(ext))
+                )
+
+    def is_running(self) -> bool:
+        if not (self.data_dir / "PG_VERSION").exists():
+            return False
+        proc = self._run([self._bin("pg_ctl"), "-D", str(self.data_dir), "status"], check=False)
+        return proc.returncode == 0
+
+    def start(self) -> None:
+        if self.is_running():
+            return
+        if not (self.data_dir / "PG_VERSION").exists():
+            self.init()
+            return
+        self._log(f"starting PostgreSQL on 127.0.0.1:{self.state().port} …")
+        log_file = self.data_dir / "server.log"
+        self._run(
+            [
+                self._bin("pg_ctl"),
+                "-D",
+                str(self.data_dir),
+                "-l",
+                str(log_file),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ]
+        )
+        self._wait_ready()
+
+    def _wait_ready(self, timeout: float = 30.0) -> None:
+        port = self.state().port
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    return
+            time.sleep(0.1)
+        msg = f"PostgreSQL did not accept connections on 127.0.0.1:{port} within {timeout:.0f} s"
+        raise DatabaseUnavailable(msg)
+
+    def stop(self) -> bool:
+        if not self.is_running():
+            return False
+        self._run([self._bin("pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"])
+        return True
+
+    def server_version(self) -> str:
+        proc = self._run([self._bin("postgres"), "--version"])
+        match = re.search(r"(\d+\.\d+)", proc.stdout)
+        return match.group(1) if match else proc.stdout.strip()

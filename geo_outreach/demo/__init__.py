@@ -1,0 +1,3 @@
+"""The deterministic Gdańsk–Sopot demo: sites generated from real OSM features (source) and loaded
+with a year of patrols and visits (load).
+"""

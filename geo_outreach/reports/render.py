@@ -1,0 +1,486 @@
+"""Writers for the yearly report: CSV per table, PNG charts, Markdown and a self-contained HTML
+page whose charts are linked relative to it.
+
+Charts use matplotlib's Agg canvas through `Figure` (no pyplot state, no display, no network).
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+from dataclasses import dataclass
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from geo_outreach.core.privacy import suppress_table
+from geo_outreach.core.vocab import (
+    OSM_ATTRIBUTION,
+    PATROL_KINDS,
+    SITE_CATEGORIES,
+    SITE_STATUSES,
+    Lang,
+    label,
+)
+from geo_outreach.reports.tables import (
+    MONTHS,
+    NO_PATROL,
+    CountNight,
+    Number,
+    ReportData,
+    ReportTable,
+    build_tables,
+)
+from geo_outreach.reports.tables import TEXT as REPORT_TEXT
+
+NO_DATA = "–"
+CHART_DIR = "charts"
+TABLE_DIR = "tables"
+
+TEXT: dict[str, tuple[str, str, str]] = {
+    "title": (
+        "Wskaźniki programu przeciwdziałania bezdomności",
+        "Homelessness programme indicators",
+        "Показники програми протидії бездомності",
+    ),
+    "year": ("rok", "year", "рік"),
+    "compared": ("porównanie z latami", "compared with", "порівняння з роками"),
+    "generated": ("sporządzono", "generated", "складено"),
+    "hours_rule": (
+        "Godziny patroli = suma (planowany koniec − planowany początek) patroli odbytych.",
+        "Patrol hours = sum of (planned end − planned start) over the patrols held.",
+        "Години патрулів = сума (запланований кінець − запланований початок) проведених патрулів.",
+    ),
+    "no_data": (
+        "„–” oznacza brak danych za dany rok.",
+        "“–” means no data for that year.",
+        "«–» означає відсутність даних за рік.",
+    ),
+    "privacy": (
+        "Dokument wewnętrzny: wyłącznie zestawienia zbiorcze, bez nazw, kodów, położenia miejsc "
+        "ani notatek. Liczby przekazywane partnerom lub publikowane muszą przejść ukrywanie "
+        "małych liczebności (1–9).",
+        "Internal document: aggregates only, no site names, codes, positions or notes. Figures "
+        "given to partners or published must go through small-count suppression (1–9).",
+        "Внутрішній документ: лише зведені дані, без назв, кодів, розташування місць чи нотаток. "
+        "Дані для партнерів або публікації мають пройти приховування малих чисел (1–9).",
+    ),
+    "demo": (
+        "Zawiera dane demonstracyjne (miejsca wygenerowane z obiektów OpenStreetMap).",
+        "Contains demonstration data (sites generated from OpenStreetMap features).",
+        "Містить демонстраційні дані (місця згенеровані з об'єктів OpenStreetMap).",
+    ),
+    "charts": ("Wykresy", "Charts", "Діаграми"),
+    "tables": ("Tabele", "Tables", "Таблиці"),
+    "csv": ("CSV", "CSV", "CSV"),
+    "c_patrols": ("Patrole w miesiącach", "Patrols by month", "Патрулі за місяцями"),
+    "c_contacts": (
+        "Osoby spotkane w miesiącach, według rodzaju patrolu",
+        "People met by month and patrol kind",
+        "Зустрінуті особи за місяцями та видом патруля",
+    ),
+    "c_sites": (
+        "Miejsca niemieszkalne według kategorii i statusu",
+        "Sleeping sites by category and status",
+        "Нежитлові місця за категорією та статусом",
+    ),
+    "c_sos": (
+        "Autobus SOS: skorzystania w miesiącach",
+        "SOS bus: uses by month",
+        "Автобус SOS: користування за місяцями",
+    ),
+    "n_patrols": ("liczba patroli", "patrols", "кількість патрулів"),
+    "n_people": ("osoby", "people", "особи"),
+    "n_sites": ("liczba miejsc", "sites", "кількість місць"),
+    "n_uses": ("skorzystania", "uses", "користування"),
+    "meals": ("posiłki", "meals", "страви"),
+    "count": ("liczba", "count", "кількість"),
+    "empty": ("brak danych", "no data", "немає даних"),
+    "without_patrol": ("bez patrolu", "without a patrol", "без патруля"),
+}
+
+
+def tr(key: str, lang: Lang) -> str:
+    return label(TEXT, key, lang)
+
+
+@dataclass(frozen=True)
+class Chart:
+    key: str
+    path: Path  # relative to the report folder
+    title: str
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    html: Path
+    markdown: Path
+    csv: list[Path]
+    charts: list[Path]
+
+
+def fmt(value: Number | None, lang: Lang) -> str:
+    """A number as people read it: Polish/Ukrainian 1 234,5; English 1,234.5."""
+    if value is None:
+        return NO_DATA
+    text = f"{value:,}" if isinstance(value, int) else f"{value:,.1f}"
+    if lang == "en":
+        return text
+    return text.replace(",", "\u00a0").replace(".", ",")
+
+
+# -- CSV ----------------------------------------------------------------------------------------
+
+
+def write_csv(table: ReportTable, path: Path) -> None:
+    """One table: a `code` column for machines, then the header; empty where there is no data."""
+    # utf-8-sig: spreadsheet programs then read the Polish letters right.
+    with path.open("w", newline="", encoding="utf-8-sig") as f:
+        writer = csv.writer(f)
+        writer.writerow(["code", *table.header])
+        for row in table.rows:
+            writer.writerow([row.code, row.label, *("" if v is None else v for v in row.values)])
+
+
+# -- charts -------------------------------------------------------------------------------------
+
+COLOURS = ("#1f5f8b", "#e07b39", "#4f9d69", "#b44b70", "#7a6fb0", "#8c8c8c")
+
+
+def _figure() -> Figure:
+    fig = Figure(figsize=(9, 4.8), dpi=100, layout="constrained")
+    return fig
+
+
+def _save(fig: Figure, path: Path) -> None:
+    # No timestamp in the PNG, so the same data gives the same file.
+    fig.savefig(path, format="png", metadata={"Software": None})
+
+
+def _stacked_months(
+    series: dict[str, list[int]],
+    labels: dict[str, str],
+    *,
+    title: str,
+    ylabel: str,
+    lang: Lang,
+    path: Path,
+) -> None:
+    fig = _figure()
+    ax = fig.add_subplot()
+    months = list(MONTHS[lang])
+    bottom = [0] * 12
+    shown = [code for code in labels if code in series]
+    for n, code in enumerate(shown):
+        values = series[code]
+        ax.bar(months, values, bottom=bottom, label=labels[code], color=COLOURS[n % len(COLOURS)])
+        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+    if not shown:
+        ax.text(0.5, 0.5, tr("empty", lang), ha="center", va="center", transform=ax.transAxes)
+    else:
+        # Outside the axes: the busiest months would hide under a legend drawn inside.
+        fig.legend(loc="outside right upper", fontsize=8)
+    ax.set_title(title)
+    ax.set_ylabel(ylabel)
+    ax.grid(axis="y", alpha=0.3)
+    _save(fig, path)
+
+
+def render_charts(data: ReportData, folder: Path, *, lang: Lang) -> list[Chart]:
+    """The four charts of the report, written as PNG into `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    kinds = {k: label(PATROL_KINDS, k, lang) for k in PATROL_KINDS}
+    kinds[NO_PATROL] = tr("without_patrol", lang)
+    charts: list[Chart] = []
+
+    title = f"{tr('c_patrols', lang)} — {data.year}"
+    path = folder / "patrols_monthly.png"
+    _stacked_months(
+        data.monthly_patrols, kinds, title=title, ylabel=tr("n_patrols", lang), lang=lang, path=path
+    )
+    charts.append(Chart("patrols_monthly", path, title))
+
+    title = f"{tr('c_contacts', lang)} — {data.year}"
+    path = folder / "contacts_monthly.png"
+    _stacked_months(
+        data.monthly_contacts, kinds, title=title, ylabel=tr("n_people", lang), lang=lang, path=path
+    )
+    charts.append(Chart("contacts_monthly", path, title))
+
+    title = tr("c_sites", lang)
+    path = folder / "sites_by_category_status.png"
+    _sites_chart(data, title=title, lang=lang, path=path)
+    charts.append(Chart("sites_by_category_status", path, title))
+
+    title = f"{tr('c_sos', lang)} — {data.year}"
+    path = folder / "sos_bus_monthly.png"
+    _sos_chart(data, title=title, lang=lang, path=path)
+    charts.append(Chart("sos_bus_monthly", path, title))
+    return charts
+
+
+def _sites_chart(data: ReportData, *, title: str, lang: Lang, path: Path) -> None:
+    fig = _figure()
+    ax = fig.add_subplot()
+    categories = [c for c in SITE_CATEGORIES if c in data.sites]
+    names = [label(SITE_CATEGORIES, c, lang) for c in categories]
+    left = [0] * len(categories)
+    for n, status in enumerate(SITE_STATUSES):
+        values = [data.sites[c].get(status, 0) for c in categories]
+        ax.barh(
+            names,
+            values,
+            left=left,
+            label=label(SITE_STATUSES, status, lang),
+            color=COLOURS[n % len(COLOURS)],
+        )
+        left = [a + b for a, b in zip(left, values, strict=True)]
+    if categories:
+        ax.legend(loc="lower right", fontsize=8)
+        ax.invert_yaxis()  # the count's own order, top to bottom
+    else:
+        ax.text(0.5, 0.5, tr("empty", lang), ha="center", va="center", transform=ax.transAxes)
+    ax.set_title(title)
+    ax.set_xlabel(tr("n_sites", lang))
+    ax.grid(axis="x", alpha=0.3)
+    _save(fig, path)
+
+
+def _sos_chart(data: ReportData, *, title: str, lang: Lang, path: Path) -> None:
+    fig = _figure()
+    ax = fig.add_subplot()
+    months = list(MONTHS[lang])
+    uses = data.monthly_sos.get("uses", [0] * 12)
+    meals = data.monthly_sos.get("meals", [0] * 12)
+    ax.bar(months, uses, color=COLOURS[0], label=tr("n_uses", lang))
+    ax.plot(months, meals, color=COLOURS[1], marker="o", label=tr("meals", lang))
+    if not any(uses) and not any(meals):
+        ax.text(0.5, 0.5, tr("empty", lang), ha="center", va="center", transform=ax.transAxes)
+    ax.legend(loc="upper center", fontsize=8)
+    ax.set_title(title)
+    ax.set_ylabel(tr("count", lang))
+    ax.grid(axis="y", alpha=0.3)
+    _save(fig, path)
+
+
+# -- documents (pure) ---------------------------------------------------------------------------
+
+
+def _intro(data: ReportData, lang: Lang) -> list[str]:
+    lines = [f"{tr('year', lang)}: {data.year}"]
+    if len(data.years) > 1:
+        lines.append(f"{tr('compared', lang)}: {', '.join(str(y) for y in data.years[:-1])}")
+    lines.append(f"{tr('generated', lang)}: {data.generated_at:%Y-%m-%d %H:%M} ({data.timezone})")
+    lines += [tr("hours_rule", lang), tr("no_data", lang), tr("privacy", lang)]
+    if data.demo_rows:
+        lines.append(f"{tr('demo', lang)} {OSM_ATTRIBUTION}")
+    return lines
+
+
+def markdown(
+    data: ReportData, tables: list[ReportTable], charts: list[Chart], *, lang: Lang
+) -> str:
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    out = [f"# {tr('title', lang)} — {data.year}", ""]
+    out += [f"- {cell(line)}" for line in _intro(data, lang)]
+    out += ["", f"## {tr('tables', lang)}", ""]
+    for table in tables:
+        out += [f"### {table.title}", ""]
+        out.append("| " + " | ".join(cell(h) for h in table.header) + " |")
+        out.append("|" + "---|" + "---:|" * (len(table.header) - 1))
+        for row in table.rows:
+            name = f"**{cell(row.label)}**" if row.total else cell(row.label)
+            out.append("| " + " | ".join([name, *(fmt(v, lang) for v in row.values)]) + " |")
+        if table.note:
+            out += ["", f"*{cell(table.note)}*"]
+        out += [
+            "",
+            f"{tr('csv', lang)}: [{TABLE_DIR}/{table.key}.csv]({TABLE_DIR}/{table.key}.csv)",
+            "",
+        ]
+    out += [f"## {tr('charts', lang)}", ""]
+    for chart in charts:
+        out += [f"![{cell(chart.title)}]({chart.path.as_posix()})", ""]
+    return "\n".join(out)
+
+
+CSS = """
+body{font-family:system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem;color:#222}
+table{border-collapse:collapse;margin:.5rem 0 .25rem}
+th,td{border:1px solid #bbb;padding:.25rem .5rem}
+tbody th{text-align:left;font-weight:normal}
+td.n{text-align:right;font-variant-numeric:tabular-nums}
+tr.total,tr.total th{font-weight:bold;background:#f2f2f2}
+p.note{font-size:.9em;color:#555;margin:.25rem 0 1.25rem}
+figure{margin:1rem 0}img{max-width:100%;height:auto}
+"""
+
+
+def html_page(
+    data: ReportData, tables: list[ReportTable], charts: list[Chart], *, lang: Lang
+) -> str:
+    e = html.escape
+    title = f"{tr('title', lang)} — {data.year}"
+    parts = [
+        "<!DOCTYPE html>",
+        f'<html lang="{lang}">',
+        "<head>",
+        '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        '<meta name="robots" content="noindex">',
+        f"<title>{e(title)}</title>",
+        f"<style>{CSS}</style>",
+        "</head>",
+        "<body>",
+        f"<h1>{e(title)}</h1>",
+        "<ul>",
+        *(f"<li>{e(line)}</li>" for line in _intro(data, lang)),
+        "</ul>",
+        f"<h2>{e(tr('tables', lang))}</h2>",
+    ]
+    for table in tables:
+        parts.append(f'<section id="{e(table.key)}">')
+        parts.append(f"<h3>{e(table.title)}</h3>")
+        parts.append("<table>")
+        parts.append(
+            "<thead><tr>"
+            + "".join(f'<th scope="col">{e(h)}</th>' for h in table.header)
+            + "</tr></thead><tbody>"
+        )
+        for row in table.rows:
+            css = ' class="total"' if row.total else ""
+            cells = "".join(f'<td class="n">{e(fmt(v, lang))}</td>' for v in row.values)
+            parts.append(f'<tr{css}><th scope="row">{e(row.label)}</th>{cells}</tr>')
+        parts.append("</tbody></table>")
+        link = f"{TABLE_DIR}/{table.key}.csv"
+        note = f"{e(table.note)} " if table.note else ""
+        parts.append(f'<p class="note">{note}<a href="{e(link)}">{e(tr("csv", lang))}</a></p>')
+        parts.append("</section>")
+    parts.append(f"<h2>{e(tr('charts', lang))}</h2>")
+    for chart in charts:
+        src = chart.path.as_posix()
+        parts.append(
+            f'<figure><img src="{e(src)}" alt="{e(chart.title)}">'
+            f"<figcaption>{e(chart.title)}</figcaption></figure>"
+        )
+    parts += ["</body>", "</html>", ""]
+    return "\n".join(parts)
+
+
+# -- everything ---------------------------------------------------------------------------------
+
+
+def write_report(data: ReportData, out_dir: Path, *, lang: Lang = "pl") -> ReportFiles:
+    """Write report.html, report.md, tables/*.csv and charts/*.png into `out_dir`."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / TABLE_DIR).mkdir(exist_ok=True)
+    tables = build_tables(data, lang=lang)
+    csv_paths = []
+    for table in tables:
+        path = out_dir / TABLE_DIR / f"{table.key}.csv"
+        write_csv(table, path)
+        csv_paths.append(path)
+    written = render_charts(data, out_dir / CHART_DIR, lang=lang)
+    # Documents refer to charts relative to themselves, so the folder can be moved as a whole.
+    charts = [Chart(c.key, c.path.relative_to(out_dir), c.title) for c in written]
+    html_path = out_dir / "report.html"
+    html_path.write_text(html_page(data, tables, charts, lang=lang), encoding="utf-8")
+    md_path = out_dir / "report.md"
+    md_path.write_text(markdown(data, tables, charts, lang=lang), encoding="utf-8")
+    return ReportFiles(
+        html=html_path,
+        markdown=md_path,
+        csv=csv_paths,
+        charts=[c.path for c in written],
+    )
+
+
+COUNT_NIGHT_COLUMNS = (
+    "category",
+    "category_label",
+    "sites_with_people",
+    "people",
+    "people_from_visits",
+    "people_from_estimates",
+    "sites_visited",
+    "sites_estimated",
+    "night_start",
+    "night_end",
+)
+# For partners: the visit/estimate split of sites is left out (it would link the two tables).
+PUBLIC_COUNT_NIGHT_COLUMNS = tuple(
+    c for c in COUNT_NIGHT_COLUMNS if c not in ("sites_visited", "sites_estimated")
+)
+SUPPRESSED = "x"  # a cell hidden by the disclosure rules (geo_outreach.privacy)
+
+Cell = int | str
+
+
+def count_night_rows(
+    result: CountNight, *, lang: Lang = "pl", public: bool = False
+) -> list[list[Cell]]:
+    """The count-night table, header first. `public`: small counts suppressed (privacy rules):
+    people by source × category with their totals as one table, sites with people as another."""
+    start, end = result.start.isoformat(), result.end.isoformat()
+    rows = [*result.rows, result.total]
+    names = [
+        label(SITE_CATEGORIES, r.category, lang)
+        if r.category in SITE_CATEGORIES
+        else label(REPORT_TEXT, "total", lang)
+        for r in rows
+    ]
+    if not public:
+        body: list[list[Cell]] = [
+            [
+                r.category,
+                name,
+                r.sites_with_people,
+                r.people,
+                r.people_from_visits,
+                r.people_from_estimates,
+                r.sites_visited,
+                r.sites_estimated,
+                start,
+                end,
+            ]
+            for r, name in zip(rows, names, strict=True)
+        ]
+        return [list(COUNT_NIGHT_COLUMNS), *body]
+    people = suppress_table(
+        {
+            r.category: {"visits": r.people_from_visits, "estimates": r.people_from_estimates}
+            for r in result.rows
+        }
+    ).grid()
+    sites = suppress_table(
+        {r.category: {"sites": r.sites_with_people} for r in result.rows}, row_totals=False
+    ).grid()
+
+    def shown(value: int | None) -> Cell:
+        return SUPPRESSED if value is None else value
+
+    body = [
+        [
+            r.category,
+            name,
+            shown(site_row[0]),
+            shown(people_row[2]),
+            shown(people_row[0]),
+            shown(people_row[1]),
+            start,
+            end,
+        ]
+        for r, name, people_row, site_row in zip(rows, names, people, sites, strict=True)
+    ]
+    return [list(PUBLIC_COUNT_NIGHT_COLUMNS), *body]
+
+
+def write_count_night(
+    result: CountNight, path: Path, *, lang: Lang = "pl", public: bool = False
+) -> None:
+    """The count-night CSV: one row per count category and a total; no site, no position."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8-sig") as f:
+        csv.writer(f).writerows(count_night_rows(result, lang=lang, public=public))

@@ -1,0 +1,255 @@
+"""The SOS bus: its stop times, which sleeping sites lie within walking reach of each stop, and
+which transit stops along its route would reach more people.
+
+Outputs hold counts per stop, never site positions. They are still internal (for the bus crew
+and the coordinators): a count of 1 next to a named stop places a person, so nothing here is
+published or given to partners.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import shapely
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from geo_outreach.core.errors import GeoOutreachError
+from geo_outreach.core.vocab import OSM_ATTRIBUTION
+from geo_outreach.routing import network as nw
+from layers import audit
+from layers.models import SleepingSite, SosBusRoute, SosBusStop
+
+STOPS_FILE = Path("transit/trojmiasto-stops.geojson")
+
+
+@dataclass(frozen=True)
+class StopReach:
+    seq: int | None  # None for a suggested stop
+    name: str
+    arrive: str
+    depart: str
+    on_network: bool  # inside the walking network's extract
+    sites: int
+    people: int
+
+
+@dataclass(frozen=True)
+class Coverage:
+    route: str
+    walk_minutes: float
+    stops: list[StopReach]
+    covered_sites: int
+    covered_people: int
+    suggestions: list[StopReach]
+    attribution: str = OSM_ATTRIBUTION
+
+
+def _reach(
+    net: nw.Network, stop_nodes: np.ndarray, site_nodes: np.ndarray, limit_s: float
+) -> np.ndarray:
+    """[stop, site] True when the site is within `limit_s` walking of the stop."""
+    points = np.concatenate([stop_nodes, site_nodes])
+    k = stop_nodes.size
+    matrix = nw.travel_matrix(net, points, sources=k)
+    return matrix.seconds[:, k:] <= limit_s
+
+
+def coverage(
+    session: Session,
+    *,
+    pbf: Path,
+    cache_dir: Path | None,
+    actor: str,
+    data_dir: Path | None = None,
+    walk_minutes: float = 10.0,
+    suggestions: int = 3,
+    progress: Callable[[str], None] = lambda _: None,
+) -> Coverage:
+    route = session.execute(
+        select(SosBusRoute.id, SosBusRoute.name, func.ST_AsBinary(SosBusRoute.geom)).order_by(
+            SosBusRoute.name
+        )
+    ).first()
+    if route is None:
+        msg = "no SOS bus route stored; load one (geo-outreach demo loads the demo route)"
+        raise GeoOutreachError(msg)
+    stops = session.execute(
+        select(
+            SosBusStop.seq,
+            SosBusStop.name,
+            SosBusStop.arrive_time,
+            SosBusStop.depart_time,
+            func.ST_X(SosBusStop.geom),
+            func.ST_Y(SosBusStop.geom),
+        )
+        .where(SosBusStop.route_id == route[0])
+        .order_by(SosBusStop.seq)
+    ).all()
+    sites = session.execute(
+        select(
+            SleepingSite.id,
+            func.ST_X(SleepingSite.geom),
+            func.ST_Y(SleepingSite.geom),
+            SleepingSite.estimated_people,
+        ).where(SleepingSite.status.in_(("active", "seasonal")))
+    ).all()
+    audit.record(
+        session,
+        actor=actor,
+        role="planner",
+        action="read",
+        layer="sleeping_sites",
+        object_ids=[s[0] for s in sites],
+        detail={"purpose": "sos-bus coverage", "sites": len(sites)},
+    )
+    progress("walking network …")
+    net = nw.load_network(pbf, "walk", cache_dir=cache_dir)
+    site_snap = nw.snap(net, np.array([s[1] for s in sites]), np.array([s[2] for s in sites]))
+    site_ok = site_snap.metres <= 300
+    people = np.array([s[3] for s in sites])[site_ok]
+    stop_snap = nw.snap(net, np.array([s[4] for s in stops]), np.array([s[5] for s in stops]))
+    stop_ok = stop_snap.metres <= 150
+    limit = walk_minutes * 60
+    progress(f"sites within {walk_minutes:g} min walk of {len(stops)} stops …")
+    reach = _reach(net, stop_snap.node[stop_ok], site_snap.node[site_ok], limit)
+    rows: list[StopReach] = []
+    k = 0
+    covered = np.zeros(int(site_ok.sum()), dtype=bool)
+    for stop, ok in zip(stops, stop_ok, strict=True):
+        if ok:
+            hit = reach[k]
+            covered |= hit
+            k += 1
+        rows.append(
+            StopReach(
+                seq=stop[0],
+                name=stop[1],
+                arrive=stop[2].strftime("%H:%M"),
+                depart=stop[3].strftime("%H:%M"),
+                on_network=bool(ok),
+                sites=int(hit.sum()) if ok else 0,
+                people=int(people[hit].sum()) if ok else 0,
+            )
+        )
+    progress("transit stops along the route that would reach more people …")
+    ideas = _suggest(
+        net,
+        shapely.from_wkb(bytes(route[2])),
+        (data_dir or pbf.parent.parent) / STOPS_FILE,
+        site_snap.node[site_ok],
+        people,
+        covered,
+        limit,
+        suggestions,
+        taken={r.name for r in rows},
+    )
+    return Coverage(
+        route=route[1],
+        walk_minutes=walk_minutes,
+        stops=rows,
+        covered_sites=int(covered.sum()),
+        covered_people=int(people[covered].sum()),
+        suggestions=ideas,
+    )
+
+
+def _suggest(
+    net: nw.Network,
+    line: shapely.Geometry,
+    stops_file: Path,
+    site_nodes: np.ndarray,
+    people: np.ndarray,
+    covered: np.ndarray,
+    limit_s: float,
+    count: int,
+    *,
+    taken: set[str],
+) -> list[StopReach]:
+    """Greedy: the real transit stops within 150 m of the route that add the most people."""
+    if not stops_file.exists() or count <= 0:
+        return []
+    features = json.loads(stops_file.read_text(encoding="utf-8"))["features"]
+    xy = np.array([f["geometry"]["coordinates"][:2] for f in features])
+    names = [str(f["properties"].get("name", "")) for f in features]
+    near = shapely.dwithin(line, shapely.points(xy), 150 / 111_000)
+    idx = [i for i in np.flatnonzero(near) if names[i] not in taken]
+    if not idx:
+        return []
+    snap = nw.snap(net, xy[idx, 0], xy[idx, 1])
+    ok = snap.metres <= 150
+    idx = [i for i, good in zip(idx, ok, strict=True) if good]
+    if not idx:
+        return []
+    uniq_nodes, first = np.unique(snap.node[ok], return_index=True)
+    idx = [idx[i] for i in first]
+    reach = _reach(net, uniq_nodes, site_nodes, limit_s)
+    out: list[StopReach] = []
+    have = covered.copy()
+    for _ in range(count):
+        gain = (reach & ~have).astype(int) @ people
+        best = int(np.argmax(gain))
+        if gain[best] <= 0:
+            break
+        hit = reach[best] & ~have
+        have |= reach[best]
+        out.append(
+            StopReach(None, names[idx[best]], "", "", True, int(hit.sum()), int(people[hit].sum()))
+        )
+    return out
+
+
+def describe(c: Coverage) -> str:
+    lines = [f"{c.route}: within {c.walk_minutes:g} min walk of its stops"]
+    for s in c.stops:
+        where = "" if s.on_network else " (outside the walking network's extract)"
+        lines.append(
+            f"  {s.seq}. {s.name} {s.arrive}–{s.depart}: {s.sites} sites, {s.people} people{where}"
+        )
+    lines.append(f"  together: {c.covered_sites} sites, {c.covered_people} people")
+    for s in c.suggestions:
+        lines.append(f"  suggestion: add a stop at {s.name}: +{s.sites} sites, +{s.people} people")
+    return "\n".join(lines)
+
+
+def write_coverage(c: Coverage, out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    js = out / "sos-bus.json"
+    js.write_text(json.dumps(asdict(c), ensure_ascii=False, indent=1), encoding="utf-8")
+    table = out / "sos-bus-przystanki.csv"
+    with table.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["kolejnosc", "przystanek", "przyjazd", "odjazd", "miejsca", "osoby", "uwagi"])
+        for s in c.stops:
+            w.writerow([s.seq, s.name, s.arrive, s.depart, s.sites, s.people,
+                        "" if s.on_network else "poza zasięgiem danych sieci pieszej"])  # fmt: skip
+        for s in c.suggestions:
+            w.writerow(["", s.name, "", "", s.sites, s.people, "proponowany nowy przystanek"])
+    e = html.escape
+    rows = "".join(
+        f"<tr><td>{s.seq}</td><td>{e(s.name)}</td><td>{s.arrive}</td><td>{s.depart}</td>"
+        f"<td>{s.sites}</td><td>{s.people}</td></tr>"
+        for s in c.stops
+    )
+    ideas = "".join(
+        f"<li>{e(s.name)}: +{s.sites} miejsc, +{s.people} osób</li>" for s in c.suggestions
+    )
+    page = out / "sos-bus.html"
+    page.write_text(
+        f'<!doctype html><html lang="pl"><head><meta charset="utf-8"><title>{e(c.route)}</title>'
+        f"</head><body><h1>{e(c.route)}</h1><p><strong>Dokument wewnętrzny – nie publikować."
+        f"</strong></p><p>Miejsca niemieszkalne w zasięgu "
+        f"{c.walk_minutes:g} min pieszo od przystanków: {c.covered_sites} miejsc, "
+        f"{c.covered_people} osób.</p><table border=1><tr><th>Nr</th><th>Przystanek</th>"
+        f"<th>Przyjazd</th><th>Odjazd</th><th>Miejsca</th><th>Osoby</th></tr>{rows}</table>"
+        f"<h2>Propozycje przystanków</h2><ul>{ideas or '<li>brak</li>'}</ul>"
+        f"<footer><small>Dane mapy {e(c.attribution)}</small></footer></body></html>",
+        encoding="utf-8",
+    )
+    return [js, table, page]
