@@ -2,38 +2,170 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
+from starlette.routing import BaseRoute
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import errors
-from api.deps import EngineDep, guard_of, open_route
+from api.deps import (
+    EngineDep,
+    MaybePrincipalDep,
+    RefusalCounter,
+    guard_of,
+    known_query_only,
+    open_route,
+)
 from api.routes import (
     admin,
+    alerts,
     auth,
     exports,
     facilities,
+    field,
+    imports,
     layers,
     maps,
     ogc,
     plans,
     sites,
     visits,
+    winter,
 )
+from api.routes import app as field_app
 from geo_outreach import __version__
 from geo_outreach.core import db
+from geo_outreach.core.policy import Principal
 from geo_outreach.core.settings import Settings, get_settings
+from geo_outreach.mapping.render import PublicPages
 
 log = logging.getLogger("geo_outreach.api")
+access_log = logging.getLogger("geo_outreach.access")
+
+# Responses about people (or for a signed-in caller) must not stay in any cache or history.
+PERSONAL = (
+    "/sites",
+    "/visits",
+    "/patrols",
+    "/exports",
+    "/plans",
+    "/admin",
+    "/auth",
+    "/maps/live",
+    "/maps/planner",
+    "/ogc/collections/sleeping_sites",
+    "/ogc/collections/patrols",
+)
+# Nothing from another origin, ever. 'unsafe-inline' for scripts: folium writes each map as
+# inline <script> blocks whose variable names are random per render (map_3f…), and Swagger UI
+# starts from an inline script, so no fixed hash list fits; the defence against injected markup
+# is the one escaping helper for map text, and this policy still keeps anything that got in from
+# loading or sending to another host. Styles: folium and Leaflet set inline style attributes.
+# data: images are Leaflet's and Swagger UI's embedded icons; blob: workers are ReDoc's.
+HTML_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
+    "worker-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+OTHER_CSP = "default-src 'none'; frame-ancestors 'none'"
+REFUSAL_FLUSH_SECONDS = 15
+READY_DOWN = ({"status": "unavailable"}, 503)
+
+
+class SecurityHeaders:
+    """Plain ASGI (no per-request task): the headers every answer carries, and no-store on
+    personal data."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        signed_in = any(name == b"authorization" for name, _ in scope["headers"])
+        personal = signed_in or str(scope["path"]).startswith(PERSONAL)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                html = headers.get("content-type", "").startswith("text/html")
+                # A route that set a stricter policy of its own (the field app) keeps it.
+                if "content-security-policy" not in headers:
+                    headers["Content-Security-Policy"] = HTML_CSP if html else OTHER_CSP
+                headers["X-Content-Type-Options"] = "nosniff"
+                headers["X-Frame-Options"] = "DENY"
+                headers["Referrer-Policy"] = "no-referrer"
+                if personal:
+                    headers["Cache-Control"] = "no-store"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class RequestLog:
+    """Method, route template, status and time: never query strings (bbox) or bodies. Plain
+    ASGI: a BaseHTTPMiddleware would cost every request an extra task and body copy."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            # One JSON object per line (issue 16): the route's template, never its values.
+            access_log.info(
+                json.dumps(
+                    {
+                        "at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                        "method": scope["method"],
+                        "route": getattr(scope.get("route"), "path", "-"),
+                        "status": status,
+                        "ms": round((time.perf_counter() - started) * 1000, 1),
+                    }
+                )
+            )
+
+
+async def _flush_refusals(counter: RefusalCounter, app: FastAPI) -> None:
+    """Writes each finished minute's refusal counts, also when no new refusal arrives."""
+    while True:
+        await asyncio.sleep(REFUSAL_FLUSH_SECONDS)
+        minute = datetime.now(UTC).replace(second=0, microsecond=0)
+        try:
+            await run_in_threadpool(counter.flush, app.state.engine, before=minute)
+        except Exception:  # the database may be away for a while; try again next round
+            log.exception("could not write the refusal counts")
 
 
 def _docs_assets() -> Path:
@@ -43,16 +175,26 @@ def _docs_assets() -> Path:
     return Path(fastapi_offline.__file__).parent / "static"
 
 
+def api_routes(routes: Iterable[BaseRoute], prefix: str = "") -> Iterator[tuple[str, APIRoute]]:
+    """Every APIRoute with its full path, also inside included routers: newer FastAPI keeps an
+    included router as one lazy entry of `app.routes`, so a flat scan would see none of them."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield prefix + route.path, route
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            context = getattr(route, "include_context", None)
+            yield from api_routes(inner.routes, prefix + getattr(context, "prefix", ""))
+
+
 def check_guards(app: FastAPI) -> None:
     """Deny by default: every route must carry a policy guard (or be marked open)."""
-    for route in app.routes:
-        if not isinstance(route, APIRoute):
-            continue
+    for path, route in api_routes(app.routes):
         calls = [d.call for d in route.dependant.dependencies]
         for dep in route.dependant.dependencies:
             calls.extend(d.call for d in dep.dependencies)
         if not any(guard_of(c) for c in calls):
-            msg = f"route {sorted(route.methods or [])} {route.path} has no policy guard"
+            msg = f"route {sorted(route.methods or [])} {path} has no policy guard"
             raise RuntimeError(msg)
 
 
@@ -72,10 +214,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             pool_size=10,
             max_overflow=20,
         )
+        flusher = asyncio.create_task(_flush_refusals(app.state.refusals, app))
+        # The daily winter check (issue 14), when a forecast source is configured.
+        checker = asyncio.create_task(winter.winter_job(app)) if winter.job_wanted(settings) else None
+        app.state.winter_job = checker
         try:
             yield
         finally:
-            app.state.engine.dispose()
+            if checker is not None:
+                checker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await checker
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+            try:
+                app.state.refusals.flush(app.state.engine)
+            finally:
+                app.state.engine.dispose()
 
     app = FastAPI(
         title="geo-outreach",
@@ -85,34 +241,60 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         generate_unique_id_function=_operation_id,
+        # Every route refuses a query parameter it does not declare (400 naming it).
+        dependencies=[Depends(known_query_only)],
     )
+    # A trailing-slash redirect would be built from the Host header (issue 10): 404 instead.
+    app.router.redirect_slashes = False
     app.state.settings = settings
+    app.state.refusals = RefusalCounter()
+    app.state.public_pages = PublicPages()
     errors.install(app)
     app.add_middleware(RequestBodyLimitMiddleware, max_body_size=settings.api_body_max_bytes)
 
-    @app.middleware("http")
-    async def _log(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        # Method, route template and status only: never query strings (bbox) or bodies.
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        log.info(
-            "%s %s %s %.1f ms",
-            request.method,
-            getattr(route, "path", "-"),
-            response.status_code,
-            (time.perf_counter() - started) * 1000,
-        )
-        return response
+    app.add_middleware(RequestLog)
 
-    for module in (auth, sites, visits, facilities, layers, plans, exports, admin, ogc, maps):
+    for module in (
+        auth,
+        field,
+        sites,
+        visits,
+        facilities,
+        layers,
+        plans,
+        exports,
+        imports,
+        admin,
+        ogc,
+        maps,
+        field_app,
+        alerts,
+        winter,
+    ):
         app.include_router(module.router)
 
     @app.get("/health", tags=["service"], dependencies=[open_route()])
-    def health(engine: EngineDep) -> dict[str, object]:
-        return {"status": "ok", "version": __version__, "database": db.versions(engine)}
+    def health(engine: EngineDep, caller: MaybePrincipalDep) -> dict[str, object]:
+        """ "ok" for everyone; versions only for an administrator (they help an attacker)."""
+        versions = db.versions(engine)  # asked anyway: it proves the database answers
+        if isinstance(caller, Principal) and caller.role == "admin":
+            return {"status": "ok", "version": __version__, "database": versions}
+        return {"status": "ok"}
+
+    @app.get("/health/live", tags=["service"], dependencies=[open_route()])
+    def health_live() -> dict[str, str]:
+        """Liveness (issue 16): the process answers. Nothing else, to anyone."""
+        return {"status": "ok"}
+
+    @app.get(
+        "/health/ready",
+        tags=["service"],
+        dependencies=[open_route()],
+        responses={503: {"description": "the database does not answer"}},
+    )
+    def health_ready(engine: EngineDep) -> JSONResponse:
+        """Readiness (issue 16): the database answers. Only ok or 503, to anyone."""
+        return JSONResponse(*(({"status": "ok"}, 200) if db.ping(engine) else READY_DOWN))
 
     app.mount("/static/docs", StaticFiles(directory=_docs_assets()), name="docs-static")
 
@@ -136,5 +318,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             with_google_fonts=False,
         )
 
+    # Outermost, so error answers carry the headers too.
+    app.add_middleware(SecurityHeaders)
     check_guards(app)
     return app

@@ -33,18 +33,9 @@ def _patrol_rows(ctx: Ctx) -> list[Cond]:
     if ctx.principal.role in policy.STAFF:
         return []
     # A partner reads only a joint patrol it is assigned to, and only while it runs: the
-    # planned route passes the sites, so it is shared exactly as the sites are.
-    return [
-        Cond(
-            "t.id IN (SELECT patrol_id FROM patrol_members WHERE user_id = :member) "
-            "AND t.kind = 'joint' AND t.status <> 'cancelled' "
-            "AND now() BETWEEN t.planned_start - :margin AND t.planned_end + :margin",
-            {
-                "member": ctx.principal.user_id or uuid.UUID(int=0),
-                "margin": policy.PATROL_MARGIN,
-            },
-        )
-    ]
+    # planned route passes the sites, so it is shared exactly as the sites are (one rule).
+    sql, params = policy.partner_patrols_sql(ctx.principal.user_id)
+    return [Cond(sql, params)]
 
 
 def _no_rows(ctx: Ctx) -> list[Cond]:

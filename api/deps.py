@@ -3,17 +3,23 @@ every route must carry (deny by default: create_app refuses a route without one)
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from api import sessions as web_sessions
 from api.errors import PreconditionRequired
 from geo_outreach.accounts import users as auth
 from geo_outreach.core import db, policy
@@ -21,6 +27,7 @@ from geo_outreach.core.errors import GeoOutreachError, NotFound, StaleVersion, V
 from geo_outreach.core.policy import Forbidden, Principal, Unauthorized
 from geo_outreach.core.settings import Settings
 from layers import audit
+from maps import streets
 
 # Audit rows name the table whose data was touched.
 AUDIT_LAYER = {
@@ -33,21 +40,71 @@ AUDIT_LAYER = {
     "maps_live": "sleeping_sites",
     "maps_planner": "sleeping_sites",
     "plans": "sleeping_sites",
+    "field_app": "sleeping_sites",
+    "site_changes": "sleeping_sites",
+    # Issue 14: the public's alerts (staff reads and decisions) and the cold nights.
+    "alerts": "public_alerts",
+    "winter": "winter_nights",
 }
 
 
-def _engine(request: Request) -> Engine:
+# Attribute reads: async, so FastAPI runs them inline instead of in a worker thread each.
+async def _engine(request: Request) -> Engine:
     engine: Engine = request.app.state.engine
     return engine
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
 EngineDep = Annotated[Engine, Depends(_engine)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
+
+
+def street_tiles(request: Request, settings: Settings) -> streets.TileSet:
+    """The street tiles drawn from the OSM extract, drawn once and kept by the app."""
+    tiles: streets.TileSet | None = getattr(request.app.state, "map_tiles", None)
+    if tiles is None:
+        tiles = streets.ensure_tiles(settings.pbf, settings.cache_dir)
+        request.app.state.map_tiles = tiles
+    return tiles
+
+
+def _ip(text: str) -> IPv4Address | IPv6Address | None:
+    """An address as a peer or a proxy writes it (port and IPv6 brackets dropped), or None."""
+    text = text.strip()
+    if text.startswith("["):
+        text = text[1 : text.find("]")]
+    elif text.count(":") == 1:
+        text = text.split(":")[0]
+    try:
+        found = ip_address(text)
+    except ValueError:
+        return None
+    mapped = found.ipv4_mapped if isinstance(found, IPv6Address) else None
+    return mapped or found
+
+
+def client_address(request: Request, settings: SettingsDep) -> str:
+    """The caller's address: the socket peer, unless the peer is a configured proxy; then the
+    right-most X-Forwarded-For entry that is not one (entries left of it are the client's own
+    words and prove nothing)."""
+    peer = request.client.host if request.client else "unknown"
+    found = _ip(peer)
+    hops = [h for v in request.headers.getlist("x-forwarded-for") for h in v.split(",")]
+    for hop in reversed(hops):
+        if found is None or not any(found in net for net in settings.trusted_proxies):
+            break
+        sent = _ip(hop)
+        if sent is None:  # an unreadable entry: count the request as the proxy's own
+            break
+        found = sent
+    return str(found) if found is not None else peer
+
+
+ClientDep = Annotated[str, Depends(client_address)]
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -57,12 +114,14 @@ bearer = HTTPBearer(
 
 
 def _principal(
+    request: Request,
     engine: EngineDep,
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
     if credentials is None:
-        return policy.PUBLIC
+        # The field app's browser session (its changes must carry the CSRF token).
+        return web_sessions.cookie_principal(request, engine, settings) or policy.PUBLIC
     with db.session_scope(engine) as session:
         return auth.authenticate(session, token=credentials.credentials, secret=settings.secret_key)
 
@@ -72,17 +131,20 @@ BAD_TOKEN = Principal(role="public", name="invalid-token")
 
 
 def _principal_or_refusal(
+    request: Request,
     engine: EngineDep,
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal | Unauthorized:
     try:
-        return _principal(engine, settings, credentials)
+        return _principal(request, engine, settings, credentials)
     except Unauthorized as exc:
         return exc
 
 
 PrincipalDep = Annotated[Principal, Depends(_principal)]
+# The caller, or the refusal of their token (for routes that answer everyone, e.g. /health).
+MaybePrincipalDep = Annotated[Principal | Unauthorized, Depends(_principal_or_refusal)]
 
 
 def _outcome(exc: BaseException) -> str:
@@ -216,12 +278,12 @@ def guard(resource: str, action: str) -> Any:
             endpoint=_endpoint(request),
         )
         if isinstance(found, Unauthorized):
-            ctx.audit(outcome="denied", ids=_path_ids(request))
+            _record_denial(request, ctx)
             raise found
         try:
             policy.require(principal, resource, action)
         except GeoOutreachError:
-            ctx.audit(outcome="denied", ids=_path_ids(request))
+            _record_denial(request, ctx)
             raise
         return ctx
 
@@ -242,3 +304,122 @@ def open_route() -> Any:
 def guard_of(call: Callable[..., Any] | None) -> tuple[str, str] | None:
     value = getattr(call, "guarded", None)
     return value if isinstance(value, tuple) else None
+
+
+# -- refusals of anonymous callers: counted, written once per caller and minute -------------
+
+MAX_IDS_PER_ROW = 1000  # ids an aggregated row names; more are counted, not listed
+
+
+@dataclass
+class _Tally:
+    count: int = 0
+    ids: set[uuid.UUID] = field(default_factory=set)
+    ids_dropped: int = 0
+
+
+class RefusalCounter:
+    """Refused calls without a valid token, counted per (caller, endpoint, minute) in memory and
+    written as one audit row each once the minute is over (and at shutdown). A refusal then
+    costs a dictionary update, not an INSERT, while every denial stays in the audit log."""
+
+    def __init__(self) -> None:
+        self._tallies: dict[tuple[str, str, str, str, str, str, datetime], _Tally] = {}
+        self._lock = threading.Lock()
+
+    def count(self, ctx: Ctx, ids: list[uuid.UUID], *, client: str, at: datetime) -> None:
+        layer = AUDIT_LAYER.get(ctx.resource)
+        if layer is None:
+            return
+        minute = at.replace(second=0, microsecond=0)
+        key = (ctx.actor, ctx.principal.role, ctx.action, layer, ctx.endpoint, client, minute)
+        with self._lock:
+            tally = self._tallies.setdefault(key, _Tally())
+            tally.count += 1
+            for one in ids:
+                if len(tally.ids) < MAX_IDS_PER_ROW:
+                    tally.ids.add(one)
+                elif one not in tally.ids:
+                    tally.ids_dropped += 1
+            due = any(k[-1] < minute for k in self._tallies)
+        if due:  # the first refusal of a new minute writes the finished ones
+            self.flush(ctx.engine, before=minute)
+
+    def flush(self, engine: Engine, *, before: datetime | None = None) -> int:
+        """Write the tallies of minutes before `before` (all when None); returns rows written."""
+        with self._lock:
+            done = {k: v for k, v in self._tallies.items() if before is None or k[-1] < before}
+            for key in done:
+                del self._tallies[key]
+        if not done:
+            return 0
+        with db.session_scope(engine) as session:
+            for (actor, role, action, layer, endpoint, client, minute), tally in done.items():
+                detail: dict[str, Any] = {
+                    "endpoint": endpoint,
+                    "client": client,
+                    "count": tally.count,
+                    "minute": minute.isoformat(),
+                    "aggregated": True,
+                }
+                if tally.ids_dropped:
+                    detail["ids_not_listed"] = tally.ids_dropped
+                audit.record(
+                    session,
+                    actor=actor,
+                    role=role,
+                    action=action,
+                    layer=layer,
+                    object_ids=sorted(tally.ids),
+                    outcome="denied",
+                    detail=detail,
+                )
+        return len(done)
+
+
+def _record_denial(request: Request, ctx: Ctx) -> None:
+    """A named account's refusal is written at once; an anonymous one (no or a bad token) is
+    counted, because anyone can send those as fast as they like."""
+    ids = _path_ids(request)
+    counter: RefusalCounter | None = getattr(request.app.state, "refusals", None)
+    if ctx.principal.user_id is not None or counter is None:
+        ctx.audit(outcome="denied", ids=ids)
+        return
+    client = client_address(request, ctx.settings)
+    counter.count(ctx, ids, client=client, at=datetime.now(UTC))
+
+
+# -- unknown query parameters: 400 naming them (OGC API - Features, /req/core/query-param-unknown)
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {p.alias for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+# id(route) → (route, names); the route is kept so its id is never reused (routes are
+# dataclasses, not hashable).
+_DECLARED: dict[int, tuple[APIRoute, frozenset[str]]] = {}
+
+
+def _declared(route: APIRoute) -> frozenset[str]:
+    found = _DECLARED.get(id(route))
+    if found is None:
+        found = _DECLARED[id(route)] = (route, frozenset(_query_names(route.dependant)))
+    return found[1]
+
+
+async def known_query_only(request: Request) -> None:
+    """App-wide: a query parameter the route does not declare is refused, so a client asking
+    for a filter (`filter`, `sort`, `datetime`, `crs`) never silently gets everything."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    unknown = sorted(set(request.query_params) - _declared(route))
+    if unknown:
+        allowed = ", ".join(sorted(_declared(route))) or "none"
+        names = ", ".join(f"'{name[:40]}'" for name in unknown[:5])
+        msg = f"unknown query parameter {names} (this endpoint takes: {allowed})"
+        raise GeoOutreachError(msg)

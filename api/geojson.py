@@ -10,15 +10,15 @@ from typing import Any
 import shapely
 from fastapi import Request
 from fastapi.responses import Response
+from starlette.datastructures import URL
 
 from api.errors import PreconditionRequired
 from geo_outreach.core.errors import RowProblem, ValidationFailed
 from geo_outreach.core.settings import Settings
-from geo_outreach.core.vocab import OSM_ATTRIBUTION
+from geo_outreach.io.exports import ATTRIBUTION
 from layers.features import Page
 
 GEOJSON = "application/geo+json"
-ATTRIBUTION = f"Map data {OSM_ATTRIBUTION} (ODbL 1.0) where derived from OpenStreetMap"
 # OpenAPI description of our GeoJSON answers (the body is built by PostGIS, not by pydantic).
 FEATURE_COLLECTION_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -91,14 +91,30 @@ def links(
     matched: int | None,
     media_type: str = GEOJSON,
 ) -> list[dict[str, str]]:
-    out = [{"rel": "self", "type": media_type, "href": str(request.url)}]
+    here = public_url(request, request.url.path).replace(query=request.url.query)
+    out = [{"rel": "self", "type": media_type, "href": str(here)}]
     if returned == limit and (matched is None or offset + returned < matched):
-        nxt = request.url.include_query_params(offset=offset + limit, limit=limit)
+        nxt = here.include_query_params(offset=offset + limit, limit=limit)
         out.append({"rel": "next", "type": media_type, "href": str(nxt)})
     if offset > 0:
-        prev = request.url.include_query_params(offset=max(0, offset - limit), limit=limit)
+        prev = here.include_query_params(offset=max(0, offset - limit), limit=limit)
         out.append({"rel": "prev", "type": media_type, "href": str(prev)})
     return out
+
+
+def public_url(request: Request, path: str) -> URL:
+    """`path` under the configured public base URL. Never from the Host header: a client that
+    follows a link (GDAL, QGIS) sends its bearer token to whatever host the link names."""
+    settings: Settings = request.app.state.settings
+    return URL(settings.public_url.rstrip("/") + path)
+
+
+def etag_matches(header: str | None, tag: str) -> bool:
+    """If-None-Match (RFC 9110 13.1.2): `*` or a list of (weak or strong) tags, compared weakly."""
+    if header is None:
+        return False
+    wanted = {t.strip().removeprefix("W/") for t in header.split(",")}
+    return "*" in wanted or f'"{tag}"' in wanted
 
 
 def collection(page: Page, *, extra: dict[str, Any] | None = None) -> str:
@@ -128,6 +144,7 @@ def if_match(value: str | None) -> int:
     if tag.startswith("W/"):
         raise refuse("If-Match", "a weak ETag cannot guard a change; send the strong ETag")
     tag = tag.strip('"')
-    if not tag.isdigit() or len(tag) > 9:
+    # ASCII only: str.isdigit() also says yes to '¹' or '٣', which int() then refuses.
+    if not (tag.isascii() and tag.isdigit()) or len(tag) > 9:
         raise refuse("If-Match", f"'{value[:40]}' is not a version ETag like \"3\"")
     return int(tag)

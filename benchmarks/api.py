@@ -30,9 +30,9 @@ import httpx
 from sqlalchemy import URL, text
 
 from geo_outreach.accounts import users as auth
-from geo_outreach.core import db, migrate
-from geo_outreach.core.pgserver import LocalPostgres
+from geo_outreach.core import db
 from geo_outreach.core.settings import Settings
+from geo_outreach.demo.cluster import demo_cluster
 
 # Gdańsk–Sopot, lon/lat; boxes are drawn inside it.
 CITY = (18.52, 54.30, 18.62 + 0.08, 54.46)
@@ -75,14 +75,12 @@ def token(app: URL, settings: Settings) -> str:
     try:
         with db.session_scope(engine) as s:
             auth.add_user(s, name="bench", role="coordinator", password=PASSWORD, actor="bench")
-        with db.session_scope(engine) as s:
-            outcome = auth.login(
-                s, name="bench", password=PASSWORD, client="bench", settings=settings
-            )
+        issued = auth.login(
+            engine, name="bench", password=PASSWORD, client="bench", settings=settings
+        )
     finally:
         engine.dispose()
-    assert outcome.issued is not None
-    return outcome.issued.token
+    return issued.token
 
 
 def free_port() -> int:
@@ -216,14 +214,9 @@ def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("error: wrk is not installed (apt-get install wrk)")
 
-    root = Path(tempfile.mkdtemp(prefix="geo-outreach-bench-"))
-    root.chmod(0o755)
-    cluster = LocalPostgres(root / "pg")
-    try:
-        log("[1/4] cluster and schema …")
-        cluster.start()
+    log("[1/4] cluster and schema …")
+    with demo_cluster(data_dir=None, log=log) as cluster:  # no demo: synthetic sites instead
         admin, app = cluster.url(admin=True), cluster.url()
-        migrate.upgrade(admin)
         log(f"[2/4] {args.sites:,} sites …")
         started = time.perf_counter()
         fill(admin, args.sites)
@@ -284,9 +277,6 @@ def main() -> None:
                 seconds=args.seconds,
                 connections=args.connections,
             )
-    finally:
-        cluster.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
     print(
         f"bbox GeoJSON queries, {args.sites:,} sites, limit {LIMIT}, 1 km boxes, "

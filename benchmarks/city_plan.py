@@ -36,11 +36,10 @@ from numpy.typing import NDArray
 from scipy.sparse.csgraph import dijkstra
 from sqlalchemy import URL, Engine, func, make_url, select
 
-from geo_outreach.core import db, migrate
+from geo_outreach.core import db
 from geo_outreach.core.errors import GeoOutreachError
-from geo_outreach.core.pgserver import LocalPostgres
 from geo_outreach.core.settings import Settings
-from geo_outreach.demo import load as demo
+from geo_outreach.demo.cluster import demo_cluster
 from geo_outreach.routing import network as nw
 from geo_outreach.routing import planner, vrp
 from layers import audit
@@ -75,27 +74,15 @@ def database(settings: Settings) -> Iterator[tuple[URL, str]]:
     if settings.database_url:
         yield make_url(settings.database_url), "GEO_OUTREACH_DATABASE_URL"
         return
-    root = Path(tempfile.mkdtemp(prefix="geo-outreach-bench-"))
-    root.chmod(0o755)  # run as root, the cluster's OS user must enter it
-    cluster = LocalPostgres(root / "pg", os_user=settings.pg_os_user, log=say)
-    try:
-        say("starting a temporary PostGIS cluster …")
-        cluster.start()
-        migrate.upgrade(cluster.url(admin=True))
-        engine = db.make_engine(cluster.url())
-        say("loading the demo from the shared data …")
-        with db.session_scope(engine) as session:
-            demo.load(
-                session,
-                data_dir=settings.data_dir,
-                seed=settings.demo_seed,
-                year=settings.demo_year,
-            )
-        engine.dispose()
+    say("a temporary PostGIS cluster with the demo from the shared data …")
+    with demo_cluster(
+        data_dir=settings.data_dir,
+        seed=settings.demo_seed,
+        year=settings.demo_year,
+        os_user=settings.pg_os_user,
+        log=say,
+    ) as cluster:
         yield cluster.url(), "temporary cluster (migrated, demo loaded)"
-    finally:
-        cluster.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def read_sites(engine: Engine, limit: int) -> tuple[list[planner.Candidate], tuple[float, float]]:

@@ -46,6 +46,8 @@ class User(Base):
     # A partner's agency (straz_miejska, policja …); joint patrols list agencies too.
     agency: Mapped[str | None] = mapped_column(Text)
     password_hash: Mapped[str] = mapped_column(Text, nullable=False)
+    # Where a coordinator is told of a cold night (issue 14); optional.
+    email: Mapped[str | None] = mapped_column(Text)
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("true"))
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now()
@@ -59,6 +61,7 @@ class ApiToken(Base):
     __tablename__ = "api_tokens"
     __table_args__ = (
         CheckConstraint("expires_at > issued_at", name="expiry"),
+        CheckConstraint("kind IN ('bearer', 'session')", name="kind"),
         Index("ix_api_tokens_user", "user_id"),
     )
 
@@ -71,10 +74,17 @@ class ApiToken(Base):
     )
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # A browser session of the field app (cookie, idle timeout) or an API client's bearer token.
+    kind: Mapped[str] = mapped_column(Text, nullable=False, server_default=text("'bearer'"))
+    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class LoginAttempt(Base):
-    """Every login try, kept for rate limiting (by account name and by client address)."""
+    """Password checks, kept for rate limiting (per account and client address, and per address).
+
+    A check is written with ok=false before it runs (so concurrent tries count it); a success
+    adds a twin row with ok=true and the same `at`. Tries refused by the limit are not written.
+    `client` is the address, or an IPv6 address's /64."""
 
     __tablename__ = "login_attempts"
     __table_args__ = (

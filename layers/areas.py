@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
 from geoalchemy2 import WKBElement
 from pydantic import BaseModel, ConfigDict, Field
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from geo_outreach.core.vocab import AREA_KINDS, sql_in
 from layers.base import Base, Tracked, geometry, gist, uuid_pk
+from layers.rules import OneOf
 
 TABLE = "areas"
 GEOMETRY_TYPE = "MULTIPOLYGON"
@@ -39,7 +41,7 @@ class AreaIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    kind: str = Field(default="district", json_schema_extra={"enum": list(AREA_KINDS)})
+    kind: Annotated[str, OneOf(AREA_KINDS)] = "district"
     name: str = Field(min_length=1, max_length=200)
     code: str | None = Field(default=None, max_length=50)
     population: int | None = Field(default=None, ge=0)
@@ -50,12 +52,17 @@ IMPORT_ALIASES = {
     "name": "name",
     "nazwa": "name",
     "nazwa_dzie": "name",
+    "dzielnica": "name",
+    "powiat": "name",
+    "gmina": "name",
     "code": "code",
     "kod": "code",
+    "id": "code",
     "id_jednost": "code",
     "teryt": "code",
     "population": "population",
     "liczba_mie": "population",
     "ludnosc": "population",
     "kind": "kind",
+    "rodzaj": "kind",
 }

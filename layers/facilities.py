@@ -5,19 +5,21 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime
+from typing import Annotated
 
 from geoalchemy2 import WKBElement
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import Boolean, CheckConstraint, DateTime, Integer, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from geo_outreach.core.vocab import FACILITY_TYPES, WEEKDAYS, sql_in
 from layers.base import Base, Tracked, geometry, gist, uuid_pk
+from layers.rules import OneOf, sql_happened
 
 TABLE = "facilities"
 GEOMETRY_TYPE = "POINT"
-_MONTH_DAY = r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+MONTH_DAY = r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
 
 
 class Facility(Tracked, Base):
@@ -34,8 +36,11 @@ class Facility(Tracked, Base):
         CheckConstraint(
             f"(season_from IS NULL) = (season_to IS NULL) AND "
             f"(season_from IS NULL OR "
-            f"(season_from ~ '{_MONTH_DAY}' AND season_to ~ '{_MONTH_DAY}'))",
+            f"(season_from ~ '{MONTH_DAY}' AND season_to ~ '{MONTH_DAY}'))",
             name="season",
+        ),
+        CheckConstraint(
+            sql_happened("free_beds_updated_at", nullable=True), name="free_beds_updated_at"
         ),
         gist(TABLE),
     )
@@ -66,21 +71,16 @@ class Facility(Tracked, Base):
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 
 
+FacilityType = Annotated[str, OneOf(FACILITY_TYPES)]
+
+
 class ScheduleEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    byday: str = Field(json_schema_extra={"enum": list(WEEKDAYS)})
+    byday: Annotated[str, OneOf(WEEKDAYS)]
     opens_at: str = Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
     # closes_at earlier than opens_at means the place closes the next morning.
     closes_at: str = Field(pattern=r"^([01][0-9]|2[0-4]):[0-5][0-9]$")
-
-    @field_validator("byday")
-    @classmethod
-    def _day(cls, v: str) -> str:
-        if v not in WEEKDAYS:
-            msg = f"byday must be one of {', '.join(WEEKDAYS)}"
-            raise ValueError(msg)
-        return v
 
 
 class FacilityIn(BaseModel):
@@ -88,22 +88,19 @@ class FacilityIn(BaseModel):
 
     code: str = Field(min_length=1, max_length=40)
     name: str = Field(min_length=1, max_length=200)
-    type: str = Field(json_schema_extra={"enum": list(FACILITY_TYPES)})
+    type: FacilityType
     address: str | None = Field(default=None, max_length=300)
     phone: str | None = Field(default=None, max_length=50)
     capacity: int | None = Field(default=None, ge=0, le=10_000)
     free_beds: int | None = Field(default=None, ge=0, le=10_000)
     opening_hours: list[ScheduleEntry] = Field(default_factory=list)
-    season_from: str | None = Field(default=None, pattern=_MONTH_DAY)
-    season_to: str | None = Field(default=None, pattern=_MONTH_DAY)
+    season_from: str | None = Field(default=None, pattern=MONTH_DAY)
+    season_to: str | None = Field(default=None, pattern=MONTH_DAY)
     public: bool = False
     confidential: bool = False
 
     @model_validator(mode="after")
     def _consistent(self) -> FacilityIn:
-        if self.type not in FACILITY_TYPES:
-            msg = f"type '{self.type}' is not one of: {', '.join(FACILITY_TYPES)}"
-            raise ValueError(msg)
         if self.public and self.confidential:
             msg = "a confidential facility cannot be public"
             raise ValueError(msg)
@@ -118,6 +115,50 @@ class FacilityIn(BaseModel):
             msg = "season_from and season_to go together"
             raise ValueError(msg)
         return self
+
+
+# Column names of import files, mapped to ours: the one alias table of this layer. Keys are as
+# geo_outreach.io compares them: lower case, Polish letters folded to ASCII, '_' for spaces.
+IMPORT_ALIASES = {
+    "code": "code",
+    "kod": "code",
+    "id": "code",
+    "identyfikator": "code",
+    "name": "name",
+    "nazwa": "name",
+    "title": "name",
+    "type": "type",
+    "typ": "type",
+    "rodzaj": "type",
+    "category": "type",
+    "kategoria": "type",
+    "address": "address",
+    "adres": "address",
+    "ulica": "address",
+    "phone": "phone",
+    "telefon": "phone",
+    "tel": "phone",
+    "phone_number": "phone",
+    "numer_telefonu": "phone",
+    "capacity": "capacity",
+    "miejsca": "capacity",
+    "liczba_miejsc": "capacity",
+    "beds": "capacity",
+    "free_beds": "free_beds",
+    "wolne_miejsca": "free_beds",
+    "opening_hours": "opening_hours",
+    "godziny": "opening_hours",
+    "godziny_otwarcia": "opening_hours",
+    "hours": "opening_hours",
+    "season_from": "season_from",
+    "sezon_od": "season_from",
+    "season_to": "season_to",
+    "sezon_do": "season_to",
+    "public": "public",
+    "publiczny": "public",
+    "confidential": "confidential",
+    "poufny": "confidential",
+}
 
 
 def parse_hours(value: str) -> list[dict[str, str]]:

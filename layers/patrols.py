@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Annotated
 
 from geoalchemy2 import WKBElement
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from geo_outreach.core.vocab import AGENCIES, PATROL_KINDS, PATROL_STATUSES, sql_in, sql_subset
 from layers.base import Base, Tracked, geometry, gist, uuid_pk
+from layers.rules import LONGEST_PATROL, OneOf, PlannedAt, sql_planned
 
 TABLE = "patrols"
 
@@ -24,6 +26,11 @@ class Patrol(Tracked, Base):
         CheckConstraint(sql_in("status", PATROL_STATUSES), name="status"),
         CheckConstraint(sql_subset("agencies", AGENCIES), name="agencies"),
         CheckConstraint("planned_end > planned_start", name="planned_window"),
+        CheckConstraint(
+            f"{sql_planned('planned_start')} AND "
+            "planned_end <= planned_start + interval '24 hours'",
+            name="planned_times",
+        ),
         CheckConstraint("team_size BETWEEN 1 AND 50", name="team_size"),
         gist(TABLE, "planned_route"),
         gist(TABLE, "actual_track"),
@@ -52,6 +59,7 @@ class PatrolStop(Base):
     __table_args__ = (
         CheckConstraint("seq >= 1", name="seq"),
         CheckConstraint("service_minutes >= 0", name="service"),
+        CheckConstraint(sql_planned("eta", nullable=True), name="eta"),
         gist("patrol_stops"),
     )
 
@@ -74,27 +82,17 @@ class PatrolIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     code: str = Field(min_length=1, max_length=40)
-    kind: str = Field(json_schema_extra={"enum": list(PATROL_KINDS)})
-    agencies: list[str] = Field(default_factory=list)
-    planned_start: datetime
-    planned_end: datetime
+    kind: Annotated[str, OneOf(PATROL_KINDS)]
+    agencies: list[Annotated[str, OneOf(AGENCIES)]] = Field(default_factory=list)
+    planned_start: PlannedAt
+    planned_end: PlannedAt
     team_size: int = Field(default=2, ge=1, le=50)
-    status: str = Field(default="planned", json_schema_extra={"enum": list(PATROL_STATUSES)})
+    status: Annotated[str, OneOf(PATROL_STATUSES)] = "planned"
     notes: str | None = Field(default=None, max_length=4000)
 
     @model_validator(mode="after")
     def _consistent(self) -> PatrolIn:
-        if self.kind not in PATROL_KINDS:
-            msg = f"kind '{self.kind}' is not one of: {', '.join(PATROL_KINDS)}"
-            raise ValueError(msg)
-        if self.status not in PATROL_STATUSES:
-            msg = f"status '{self.status}' is not one of: {', '.join(PATROL_STATUSES)}"
-            raise ValueError(msg)
-        unknown = set(self.agencies) - set(AGENCIES)
-        if unknown:
-            msg = f"agencies {sorted(unknown)} unknown; known: {', '.join(AGENCIES)}"
-            raise ValueError(msg)
-        if self.planned_end <= self.planned_start:
-            msg = "planned_end must be after planned_start"
+        if not timedelta(0) < self.planned_end - self.planned_start <= LONGEST_PATROL:
+            msg = f"planned_end must be after planned_start, within {LONGEST_PATROL}"
             raise ValueError(msg)
         return self

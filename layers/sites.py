@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
 from geoalchemy2 import WKBElement
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+)
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
@@ -24,6 +32,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from geo_outreach.core.vocab import HAZARDS, SITE_CATEGORIES, SITE_STATUSES, sql_in, sql_subset
 from layers.base import Base, Tracked, geometry, gist, uuid_pk
+from layers.rules import District, OneOf, sql_happened
 
 TABLE = "sleeping_sites"
 GEOMETRY_TYPE = "POINT"
@@ -36,6 +45,7 @@ class SleepingSite(Tracked, Base):
         CheckConstraint(sql_in("status", SITE_STATUSES), name="status"),
         CheckConstraint(sql_subset("hazards", HAZARDS), name="hazards"),
         CheckConstraint("estimated_people >= 0 AND estimated_people <= 500", name="people"),
+        CheckConstraint(sql_happened("last_visit_at", nullable=True), name="last_visit_at"),
         gist(TABLE),
         Index("ix_sleeping_sites_status", "status"),
     )
@@ -50,7 +60,7 @@ class SleepingSite(Tracked, Base):
         ARRAY(Text), nullable=False, server_default=text("'{}'::text[]")
     )
     access_notes: Mapped[str | None] = mapped_column(Text)
-    # Filled from areas by a trigger when not given.
+    # Server-managed: derived from areas by a trigger (migration 0003), never taken from input.
     district: Mapped[str | None] = mapped_column(Text)
     # Maintained by a trigger on visits: never written by the application.
     last_visit_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -66,6 +76,7 @@ class SiteStatusChange(Base):
     __tablename__ = "site_status_history"
     __table_args__ = (
         CheckConstraint(sql_in("status", SITE_STATUSES), name="status"),
+        CheckConstraint(sql_happened("changed_at"), name="changed_at"),
         Index("ix_site_status_history_site", "site_id", "changed_at"),
     )
 
@@ -80,6 +91,25 @@ class SiteStatusChange(Base):
     changed_by: Mapped[str] = mapped_column(Text, nullable=False)
 
 
+def _split_list(v: object, info: ValidationInfo) -> object:
+    """Import files hold a list as 'fire, cold_exposure' (or with ';'); a strict (JSON) schema
+    takes only a list."""
+    if (info.config or {}).get("strict") or not (v is None or isinstance(v, str)):
+        return v
+    return [p.strip() for p in (v or "").replace(";", ",").split(",") if p.strip()]
+
+
+def _distinct(items: list[str]) -> list[str]:
+    return sorted(set(items))
+
+
+SiteCategory = Annotated[str, OneOf(SITE_CATEGORIES)]
+SiteStatus = Annotated[str, OneOf(SITE_STATUSES)]
+Hazards = Annotated[
+    list[Annotated[str, OneOf(HAZARDS)]], BeforeValidator(_split_list), AfterValidator(_distinct)
+]
+
+
 class SiteIn(BaseModel):
     """A site as created by a person or an import; server-managed fields are refused."""
 
@@ -87,69 +117,45 @@ class SiteIn(BaseModel):
 
     code: str = Field(min_length=1, max_length=40)
     name: str = Field(min_length=1, max_length=200)
-    category: str = Field(json_schema_extra={"enum": list(SITE_CATEGORIES)})
-    status: str = Field(default="active", json_schema_extra={"enum": list(SITE_STATUSES)})
+    category: SiteCategory
+    status: SiteStatus = "active"
     estimated_people: int = Field(default=0, ge=0, le=500)
-    hazards: list[str] = Field(default_factory=list)
+    hazards: Hazards = Field(default_factory=list)
     access_notes: str | None = Field(default=None, max_length=2000)
-    district: str | None = Field(default=None, max_length=200)
-
-    @field_validator("category")
-    @classmethod
-    def _category(cls, v: str) -> str:
-        return _one_of(v, SITE_CATEGORIES)
-
-    @field_validator("status")
-    @classmethod
-    def _status(cls, v: str) -> str:
-        return _one_of(v, SITE_STATUSES)
-
-    @field_validator("hazards", mode="before")
-    @classmethod
-    def _hazards(cls, v: object) -> list[str]:
-        items = _split_list(v)
-        for item in items:
-            _one_of(item, HAZARDS)
-        return sorted(set(items))
+    district: District = Field(default=None, exclude=True)
 
 
-def _one_of(value: str, vocab: dict[str, tuple[str, str, str]]) -> str:
-    if value in vocab:
-        return value
-    # Accept the Polish/English label too; people type those.
-    for code, names in vocab.items():
-        if value.casefold() in (n.casefold() for n in names):
-            return code
-    msg = f"'{value}' is not one of: {', '.join(vocab)}"
-    raise ValueError(msg)
-
-
-def _split_list(v: object) -> list[str]:
-    if v is None or v == "":
-        return []
-    if isinstance(v, str):
-        return [p.strip() for p in v.replace(";", ",").split(",") if p.strip()]
-    if isinstance(v, list | tuple):
-        return [str(p).strip() for p in v]
-    msg = "must be a list or a comma-separated string"
-    raise ValueError(msg)
-
-
+# Column names of import files, mapped to ours: the one alias table of this layer. Keys are as
+# geo_outreach.io compares them: lower case, Polish letters folded to ASCII, '_' for spaces.
 IMPORT_ALIASES = {
     "code": "code",
     "kod": "code",
+    "id": "code",
+    "identyfikator": "code",
     "name": "name",
     "nazwa": "name",
+    "title": "name",
+    "nazwa_miejsca": "name",
     "category": "category",
     "kategoria": "category",
+    "type": "category",
+    "typ": "category",
+    "rodzaj": "category",
     "status": "status",
+    "stan": "status",
     "estimated_people": "estimated_people",
     "people": "estimated_people",
+    "persons": "estimated_people",
     "osoby": "estimated_people",
+    "liczba_osob": "estimated_people",
     "hazards": "hazards",
     "zagrozenia": "hazards",
+    "zagrozenie": "hazards",
     "access_notes": "access_notes",
     "uwagi": "access_notes",
-    "district": "district",
-    "dzielnica": "district",
+    "notes": "access_notes",
+    "description": "access_notes",  # Google My Maps puts a placemark's text here
+    "opis": "access_notes",
+    "desc": "access_notes",  # a GPX waypoint's description
+    "dojscie": "access_notes",
 }

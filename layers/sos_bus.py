@@ -23,12 +23,17 @@ from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from layers.base import Base, Tracked, geometry, gist, uuid_pk
+from layers.rules import HappenedOn
 
 
 class SosBusRoute(Tracked, Base):
     __tablename__ = "sos_bus_routes"
     __table_args__ = (
         CheckConstraint("season_end > season_start", name="season"),
+        CheckConstraint(
+            "season_start >= DATE '2000-01-01' AND season_end <= season_start + 366",
+            name="season_dates",
+        ),
         gist("sos_bus_routes"),
     )
 
@@ -44,6 +49,11 @@ class SosBusStop(Base):
     __table_args__ = (
         UniqueConstraint("route_id", "seq", name="uq_sos_bus_stops_route_seq"),
         CheckConstraint("seq >= 1", name="seq"),
+        CheckConstraint(
+            "(season_start IS NULL OR season_start >= DATE '2000-01-01') AND "
+            "(season_start IS NULL OR season_end IS NULL OR season_end <= season_start + 366)",
+            name="season_dates",
+        ),
         gist("sos_bus_stops"),
     )
 
@@ -72,6 +82,10 @@ class SosBusDuty(Base):
             "uses >= 0 AND meals >= 0 AND clothes >= 0 AND rides_to_warming_centre >= 0",
             name="counts",
         ),
+        # The database's date may be a day behind the Warsaw evening's: +2 days of slack.
+        CheckConstraint(
+            "duty_date >= DATE '2000-01-01' AND duty_date <= CURRENT_DATE + 2", name="duty_date"
+        ),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -96,7 +110,7 @@ class SosBusDuty(Base):
 class SosBusDutyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    duty_date: date
+    duty_date: HappenedOn
     uses: int = Field(default=0, ge=0, le=1000)
     meals: int = Field(default=0, ge=0, le=1000)
     clothes: int = Field(default=0, ge=0, le=1000)

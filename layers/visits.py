@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from geo_outreach.core.vocab import FACILITY_TYPES, HELP_KINDS, sql_in, sql_subset
 from layers.base import Base, uuid_pk
+from layers.rules import HappenedAt, OneOf, sql_happened
 
 TABLE = "visits"
 
@@ -41,6 +43,7 @@ class Visit(Base):
             name="referral_type",
         ),
         CheckConstraint("site_id IS NOT NULL OR patrol_id IS NOT NULL", name="site_or_patrol"),
+        CheckConstraint(sql_happened("visited_at"), name="visited_at"),
         Index("ix_visits_site_time", "site_id", "visited_at"),
         Index("ix_visits_patrol", "patrol_id"),
         Index("ix_visits_time", "visited_at"),
@@ -77,18 +80,47 @@ class Visit(Base):
     created_by: Mapped[str] = mapped_column(Text, nullable=False)
 
 
-class VisitIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+# Columns of an observations file (a count night, a tally sheet), mapped to the visit fields each
+# observation becomes (geo_outreach.io.observations). Keys: lower case, Polish letters as ASCII.
+IMPORT_ALIASES = {
+    "visited_at": "visited_at",
+    "date": "visited_at",
+    "datetime": "visited_at",
+    "time": "visited_at",
+    "timestamp": "visited_at",
+    "observed_at": "visited_at",
+    "data": "visited_at",
+    "czas": "visited_at",
+    "data_obserwacji": "visited_at",
+    "people_met": "people_met",
+    "count": "people_met",
+    "people": "people_met",
+    "persons": "people_met",
+    "osoby": "people_met",
+    "liczba": "people_met",
+    "liczba_osob": "people_met",
+    "note": "note",
+    "notes": "note",
+    "uwagi": "note",
+    "notatka": "note",
+}
 
-    site_id: uuid.UUID | None = None
-    patrol_id: uuid.UUID | None = None
-    visited_at: datetime
+
+class VisitIn(BaseModel):
+    """A visit as a client sends it (JSON): strict types, codes from the vocabularies."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
+
+    # Strict(False): JSON carries ids as text.
+    site_id: Annotated[uuid.UUID, Strict(False)] | None = None
+    patrol_id: Annotated[uuid.UUID, Strict(False)] | None = None
+    visited_at: HappenedAt
     people_met: int = Field(default=0, ge=0, le=500)
     women_met: int = Field(default=0, ge=0, le=500)
     people_aided: int = Field(default=0, ge=0, le=500)
     people_referred: int = Field(default=0, ge=0, le=500)
-    help_given: list[str] = Field(default_factory=list)
-    referral_facility_type: str | None = None
+    help_given: list[Annotated[str, OneOf(HELP_KINDS)]] = Field(default_factory=list)
+    referral_facility_type: Annotated[str, OneOf(FACILITY_TYPES)] | None = None
     on_request_of_services: bool = False
     note: str | None = Field(default=None, max_length=4000)
     note_sensitive: bool = True
@@ -102,11 +134,4 @@ class VisitIn(BaseModel):
             if getattr(self, name) > self.people_met:
                 msg = f"{name} cannot exceed people_met"
                 raise ValueError(msg)
-        unknown = set(self.help_given) - set(HELP_KINDS)
-        if unknown:
-            msg = f"help_given has unknown kinds {sorted(unknown)}; known: {', '.join(HELP_KINDS)}"
-            raise ValueError(msg)
-        if self.visited_at.tzinfo is None:
-            msg = "visited_at needs a time zone offset"
-            raise ValueError(msg)
         return self

@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import shapely
@@ -17,49 +16,68 @@ from sqlalchemy.orm import Session
 
 from geo_outreach.core.errors import Conflict, NotFound, RowProblem, StaleVersion, ValidationFailed
 from geo_outreach.core.geometry import check
-from layers.facilities import FacilityIn, ScheduleEntry
+from layers.facilities import MONTH_DAY, FacilityIn, FacilityType, ScheduleEntry
 from layers.models import Facility, Patrol, SleepingSite, Visit
-from layers.sites import SiteIn
+from layers.rules import District, writable
+from layers.sites import Hazards, SiteCategory, SiteIn, SiteStatus
 from layers.visits import VisitIn
 
 SOURCE = "request body"
 
 
+# The API's bodies are JSON: types are strict there (a number is never a string, nor a boolean
+# a number). Imports read CSV text and use the layer schemas as they are (lax).
+STRICT = ConfigDict(extra="forbid", strict=True)
+
+
 class PointIn(BaseModel):
     """A GeoJSON Point in lon/lat (RFC 7946); an altitude, if sent, is dropped."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
     type: Literal["Point"]
+    # NaN and infinities pass here so that point_ewkt names them (core.geometry.check).
     coordinates: list[float] = Field(min_length=2, max_length=3)
 
 
+class SiteProps(SiteIn):
+    """SiteIn as JSON sends it (strict types)."""
+
+    model_config = STRICT
+
+
+class FacilityProps(FacilityIn):
+    """FacilityIn as JSON sends it (strict types)."""
+
+    model_config = STRICT
+
+
 class SitePropsPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
 
     code: str | None = Field(default=None, min_length=1, max_length=40)
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    category: str | None = None
-    status: str | None = None
+    category: SiteCategory | None = None
+    status: SiteStatus | None = None
     estimated_people: int | None = Field(default=None, ge=0, le=500)
-    hazards: list[str] | None = None
+    hazards: Hazards | None = None
     access_notes: str | None = Field(default=None, max_length=2000)
-    district: str | None = Field(default=None, max_length=200)
+    district: District = Field(default=None, exclude=True)
 
 
 class FacilityPropsPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
 
     code: str | None = Field(default=None, min_length=1, max_length=40)
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    type: str | None = None
+    type: FacilityType | None = None
     address: str | None = Field(default=None, max_length=300)
     phone: str | None = Field(default=None, max_length=50)
     capacity: int | None = Field(default=None, ge=0, le=10_000)
     free_beds: int | None = Field(default=None, ge=0, le=10_000)
     opening_hours: list[ScheduleEntry] | None = None
-    season_from: str | None = None
-    season_to: str | None = None
+    season_from: str | None = Field(default=None, pattern=MONTH_DAY)
+    season_to: str | None = Field(default=None, pattern=MONTH_DAY)
     public: bool | None = None
     confidential: bool | None = None
 
@@ -67,16 +85,16 @@ class FacilityPropsPatch(BaseModel):
 class SiteFeatureIn(BaseModel):
     """A new or replaced site. Server-managed fields (version, created_by …) are refused."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
     type: Literal["Feature"]
     id: str | int | None = Field(default=None, description="ignored; the server assigns ids")
     geometry: PointIn
-    properties: SiteIn
+    properties: SiteProps
 
 
 class SitePatchIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
     type: Literal["Feature"] | None = None
     id: str | int | None = Field(default=None, description="ignored")
@@ -85,16 +103,16 @@ class SitePatchIn(BaseModel):
 
 
 class FacilityFeatureIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
     type: Literal["Feature"]
     id: str | int | None = Field(default=None, description="ignored; the server assigns ids")
     geometry: PointIn
-    properties: FacilityIn
+    properties: FacilityProps
 
 
 class FacilityPatchIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
     type: Literal["Feature"] | None = None
     id: str | int | None = Field(default=None, description="ignored")
@@ -103,7 +121,7 @@ class FacilityPatchIn(BaseModel):
 
 
 class FreeBedsIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
     free_beds: int = Field(ge=0, le=10_000)
 
@@ -184,6 +202,7 @@ def create_feature(
     *,
     actor: str,
     service_area: tuple[float, float, float, float],
+    object_id: uuid.UUID | None = None,
 ) -> uuid.UUID:
     geom = point_ewkt(feature.geometry, service_area=service_area)
     values = feature.properties.model_dump()
@@ -191,6 +210,8 @@ def create_feature(
     if kind.touch:
         kind.touch(values, None)
     record = kind.model(**values, geom=geom, created_by=actor, updated_by=actor)
+    if object_id is not None:  # made on a phone (the field app's outbox)
+        record.id = object_id
     return _flush_insert(session, record)
 
 
@@ -244,7 +265,7 @@ def update_feature(
         raise NotFound(msg)
     if before.version != expected:
         raise StaleVersion(current=before.version)
-    current = {name: getattr(before, name) for name in kind.schema.model_fields}
+    current = {name: getattr(before, name) for name in writable(kind.schema)}
     clean = _validated(kind.schema, {**current, **properties} if partial else properties)
     _unique_code(session, kind.model, clean["code"], other_than=object_id)
     if kind.touch:
@@ -275,13 +296,16 @@ def set_free_beds(
     return _save(session, Facility, facility_id, expected=expected, values=values, actor=actor)
 
 
-def create_visit(session: Session, visit: VisitIn, *, actor: str) -> uuid.UUID:
-    """Append a visit (visits are never changed); its site or patrol must exist."""
+def create_visit(
+    session: Session, visit: VisitIn, *, actor: str, visit_id: uuid.UUID | None = None
+) -> uuid.UUID:
+    """Append a visit (visits are never changed); its site or patrol must exist. `visit_id`:
+    the id a phone made for it (the field app's outbox), else the database picks one."""
     if visit.site_id is not None and session.get(SleepingSite, visit.site_id) is None:
         raise _refuse("site_id", f"no sleeping site {visit.site_id}")
     if visit.patrol_id is not None and session.get(Patrol, visit.patrol_id) is None:
         raise _refuse("patrol_id", f"no patrol {visit.patrol_id}")
-    if visit.visited_at > datetime.now(UTC) + timedelta(hours=1):
-        raise _refuse("visited_at", "is in the future")
     row = Visit(**visit.model_dump(), created_by=actor)
+    if visit_id is not None:
+        row.id = visit_id
     return _flush_insert(session, row)

@@ -2,7 +2,8 @@
 
 Folium links Leaflet and its plugins from CDNs, which leaves a blank page on an offline phone. We
 render the map, then swap each CDN link for a file under `assets/`, taking the bytes from the
-folium-offline package (which ships the same CDN files) or from our own scripts. Libraries we do
+folium-offline package (which ships the same CDN files) or from our own scripts and styles, which
+are real files in `maps/static/` shipped as package data. Libraries we do
 not use (Bootstrap, Font Awesome, glyphicons) are dropped: their CSS pulls fonts from
 other hosts. A link we cannot serve locally is an error, never a silent request to the internet.
 """
@@ -12,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
+from functools import cache
+from importlib.resources import files
 from pathlib import Path
 
 from geo_outreach.core.errors import GeoOutreachError
@@ -38,13 +41,21 @@ _REMOTE = re.compile(
     re.IGNORECASE,
 )
 
-_own: dict[str, str] = {}
+STATIC = files("maps") / "static"  # our own scripts and styles (package data)
 
 
-def register(name: str, text: str) -> str:
-    """Make one of our scripts/styles available as an asset; returns its pseudo-URL."""
-    _own[name] = text
+def register(name: str) -> str:
+    """Make one of our files in maps/static/ available as an asset; returns its pseudo-URL."""
+    if not (STATIC / name).is_file():
+        msg = f"asset '{name}' is not in maps/static/ (reinstall the package)"
+        raise GeoOutreachError(msg)
     return OWN_SCHEME + name
+
+
+@cache
+def _static(name: str) -> str:
+    # Bytes as shipped (no newline translation), so the content-addressed name never drifts.
+    return (STATIC / name).read_bytes().decode("utf-8")
 
 
 def _vendor() -> dict[str, str]:
@@ -85,10 +96,10 @@ def _asset_name(url: str, text: str) -> str:
 def _lookup(url: str) -> str:
     if url.startswith(OWN_SCHEME):
         name = url.removeprefix(OWN_SCHEME)
-        if name not in _own:
-            msg = f"asset '{name}' is not registered (maps.assets.register)"
+        if "/" in name or not (STATIC / name).is_file():
+            msg = f"asset '{name}' is not in maps/static/ (maps.assets.register)"
             raise GeoOutreachError(msg)
-        return _own[name]
+        return _static(name)
     vendor = _vendor()
     if url in vendor:
         return vendor[url]
@@ -136,3 +147,13 @@ def write(page: Page, path: Path) -> list[Path]:
         written.append(target)
     path.write_text(page.html, encoding="utf-8")
     return written
+
+
+def leaflet() -> dict[str, str]:
+    """Leaflet's script and style exactly as every map loads them (folium's own links, served
+    from folium-offline): the one copy of Leaflet for the maps and the field app."""
+    import folium
+
+    js = dict(folium.Map.default_js)["leaflet"]
+    css = dict(folium.Map.default_css)["leaflet_css"]
+    return {"leaflet.js": _lookup(js), "leaflet.css": _lookup(css)}

@@ -11,6 +11,7 @@ import folium
 from branca.element import Figure, MacroElement
 from folium.template import Template
 
+from geo_outreach.core.i18n import N_, translator
 from geo_outreach.core.vocab import OSM_ATTRIBUTION, WEEKDAYS, Lang
 from maps import assets
 from maps.model import BusRoute, BusStop, FacilityPoint
@@ -55,70 +56,16 @@ HAZARD_SYMBOLS = {
     "other": "!",
 }
 
-# UI strings: key → (pl, en, uk). Polish first.
-TEXT: dict[str, tuple[str, str, str]] = {
-    "streets": ("Ulice (offline)", "Streets (offline)", "Вулиці (офлайн)"),
-    "sites": ("Miejsca niemieszkalne", "Sleeping sites", "Місця ночівлі"),
-    "facilities": ("Placówki pomocy", "Help facilities", "Заклади допомоги"),
-    "bus": ("Autobus SOS", "SOS bus", "Автобус SOS"),
-    "bus_stops": ("Przystanki autobusu SOS", "SOS bus stops", "Зупинки автобуса SOS"),
-    "districts": ("Dzielnice", "Districts", "Райони"),
-    "legend": ("Legenda", "Legend", "Легенда"),
-    "open_now": ("otwarte teraz", "open now", "зараз відчинено"),
-    "closed_now": ("teraz zamknięte", "closed now", "зараз зачинено"),
-    "out_of_season": ("poza sezonem", "out of season", "поза сезоном"),
-    "free_beds": ("wolne miejsca", "free beds", "вільні місця"),
-    "as_of": ("stan na", "as of", "станом на"),
-    "next_departure": ("najbliższy odjazd", "next departure", "найближче відправлення"),
-    "no_departure": (
-        "brak kursów w tym sezonie",
-        "no departures this season",
-        "немає рейсів у цьому сезоні",
-    ),
-    "season": ("sezon", "season", "сезон"),
-    "arrive": ("przyjazd", "arrives", "прибуття"),
-    "depart": ("odjazd", "departs", "відправлення"),
-    "hours": ("godziny otwarcia", "opening hours", "години роботи"),
-    "address": ("adres", "address", "адреса"),
-    "phone": ("telefon", "phone", "телефон"),
-    "people": ("osoby (szac.)", "people (est.)", "люди (оцінка)"),
-    "status": ("status", "status", "статус"),
-    "days_since": ("dni od wizyty", "days since visit", "днів від відвідування"),
-    "never": ("nigdy", "never", "ніколи"),
-    "last_visit": ("ostatnia wizyta", "last visit", "останнє відвідування"),
-    "recent_visits": ("ostatnie wizyty", "recent visits", "останні відвідування"),
-    "hazards": ("zagrożenia", "hazards", "небезпеки"),
-    "district": ("dzielnica", "district", "район"),
-    "search": (
-        "Szukaj miejsca: nazwa lub numer",
-        "Find a site: name or number",
-        "Пошук місця: назва або номер",
-    ),
-    "locate": ("Pokaż moje położenie", "Show my location", "Показати моє місцезнаходження"),
-    "cluster": ("miejsc w tym obszarze", "sites in this area", "місць у цій області"),
-    "met": ("spotkano", "met", "зустрінуто"),
-    "daily": ("codziennie", "daily", "щодня"),
-    "closed": ("nieczynne", "closed", "зачинено"),
-    "demo": ("dane demonstracyjne", "demonstration data", "демонстраційні дані"),
+# Weekday abbreviations by HSDS BYDAY code; translated through the catalogue.
+DAY_NAMES: dict[str, str] = {
+    "MO": N_("pon."),
+    "TU": N_("wt."),
+    "WE": N_("śr."),
+    "TH": N_("czw."),
+    "FR": N_("pt."),
+    "SA": N_("sob."),
+    "SU": N_("niedz."),
 }
-DAY_NAMES: dict[str, tuple[str, str, str]] = {
-    "MO": ("pon.", "Mon", "пн"),
-    "TU": ("wt.", "Tue", "вт"),
-    "WE": ("śr.", "Wed", "ср"),
-    "TH": ("czw.", "Thu", "чт"),
-    "FR": ("pt.", "Fri", "пт"),
-    "SA": ("sob.", "Sat", "сб"),
-    "SU": ("niedz.", "Sun", "нд"),
-}
-_LANG_INDEX = {"pl": 0, "en": 1, "uk": 2}
-
-
-def t(key: str, lang: Lang) -> str:
-    return TEXT[key][_LANG_INDEX[lang]]
-
-
-def pick(labels: tuple[str, str, str], lang: Lang) -> str:
-    return labels[_LANG_INDEX[lang]]
 
 
 # -- clocks (pure: `now` always comes from the caller) ---------------------------------------
@@ -187,14 +134,15 @@ def hours_text(hours: tuple[dict[str, str], ...] | list[dict[str, str]], lang: L
             groups[-1][0].append(day)
         else:
             groups.append(([day], span))
+    _ = translator(lang).gettext
     parts = []
     for days, (opens, closes) in groups:
         if len(days) == 7:
-            label = t("daily", lang)
+            label = _("codziennie")
         elif len(days) == 1:
-            label = pick(DAY_NAMES[days[0]], lang)
+            label = _(DAY_NAMES[days[0]])
         else:
-            label = f"{pick(DAY_NAMES[days[0]], lang)}–{pick(DAY_NAMES[days[-1]], lang)}"
+            label = f"{_(DAY_NAMES[days[0]])}–{_(DAY_NAMES[days[-1]])}"
         parts.append(f"{label} {opens}–{closes}")
     return "; ".join(parts)
 
@@ -212,13 +160,14 @@ def next_departure(route: BusRoute, stop: BusStop, now: datetime) -> datetime | 
 
 
 def departure_text(at: datetime | None, now: datetime, lang: Lang) -> str:
+    _ = translator(lang).gettext
     if at is None:
-        return t("no_departure", lang)
+        return _("brak kursów w tym sezonie")
     hhmm = at.strftime("%H:%M")
     if at.date() == now.date():
-        return f"{pick(('dziś', 'today', 'сьогодні'), lang)} {hhmm}"
+        return _("dziś") + f" {hhmm}"
     if at.date() == now.date() + timedelta(days=1):
-        return f"{pick(('jutro', 'tomorrow', 'завтра'), lang)} {hhmm}"
+        return _("jutro") + f" {hhmm}"
     return f"{at:%d.%m} {hhmm}"
 
 
@@ -328,51 +277,7 @@ class Script(MacroElement):
         self.url = url
 
 
-COMMON_CSS = assets.register(
-    "geo-outreach-maps.css",
-    """
-.leaflet-container { font-family: "DejaVu Sans", "Liberation Sans", Arial, sans-serif; }
-.go-legend { background: #fff; padding: 6px 10px; max-width: 260px; font-size: 13px;
-  line-height: 1.35; max-height: 60vh; overflow-y: auto; }
-.go-legend summary { cursor: pointer; font-weight: bold; min-height: 24px; }
-.go-legend ul { list-style: none; margin: 4px 0; padding: 0; }
-.go-legend li { margin: 2px 0; }
-.go-swatch { display: inline-block; width: 12px; height: 12px; border-radius: 50%;
-  vertical-align: middle; margin-right: 6px; border: 3px solid transparent; }
-.go-ring { display: inline-block; width: 10px; height: 10px; border-radius: 50%;
-  vertical-align: middle; margin-right: 6px; border: 3px solid; background: #fff; }
-.go-sym { display: inline-block; width: 18px; text-align: center; font-weight: bold; }
-.go-badge { display: flex; align-items: center; justify-content: center; border-radius: 6px;
-  color: #fff; font: bold 12px/1 "DejaVu Sans", sans-serif; border: 3px solid #fff;
-  box-shadow: 0 0 2px #000; box-sizing: border-box; }
-.go-badge.go-open { border-color: #1a9850; }
-.go-badge.go-shut { border-color: #7f8c8d; opacity: 0.85; }
-.go-stop { display: flex; align-items: center; justify-content: center; border-radius: 50%;
-  color: #fff; font: bold 12px/1 "DejaVu Sans", sans-serif; border: 2px solid #fff;
-  box-shadow: 0 0 3px #000; box-sizing: border-box; }
-.go-cluster { display: flex; align-items: center; justify-content: center; border-radius: 50%;
-  font: bold 13px/1 "DejaVu Sans", sans-serif; color: #fff; box-sizing: border-box;
-  border: 4px solid rgba(255,255,255,0.7); box-shadow: 0 0 3px rgba(0,0,0,0.6); }
-.go-hazard { font: bold 14px/1 "DejaVu Sans", sans-serif; color: #b71c1c;
-  text-shadow: 0 0 2px #fff, 0 0 2px #fff; white-space: nowrap; }
-.go-popup h3 { font-size: 14px; margin: 0 0 4px; }
-.go-popup table { border-collapse: collapse; font-size: 12px; }
-.go-popup th { text-align: left; padding-right: 6px; font-weight: normal; color: #555; }
-.go-search { background: #fff; padding: 4px; width: 240px; }
-.go-search input { width: 100%; box-sizing: border-box; font-size: 14px; padding: 6px; }
-.go-search ul { list-style: none; margin: 2px 0 0; padding: 0; max-height: 40vh;
-  overflow-y: auto; }
-.go-search li button { width: 100%; text-align: left; background: #fff; border: 0;
-  border-top: 1px solid #eee; padding: 6px 4px; font-size: 13px; cursor: pointer; }
-.go-search li button:hover, .go-search li button:focus { background: #e8f0fe; }
-.go-locate-icon { display: inline-block; width: 16px; height: 16px; margin-top: 7px;
-  border: 3px solid #333; border-radius: 50%; box-sizing: border-box; position: relative; }
-.go-locate-icon::after { content: ""; position: absolute; left: 3px; top: 3px; width: 4px;
-  height: 4px; background: #333; border-radius: 50%; }
-.go-note { background: rgba(255,255,255,0.9); padding: 2px 6px; font-size: 12px; }
-@media (max-width: 600px) { .go-search { width: 170px; } .go-legend { max-width: 200px; } }
-""",
-)
+COMMON_CSS = assets.register("geo-outreach-maps.css")  # a file in maps/static/
 
 
 def new_map(
@@ -401,7 +306,7 @@ def new_map(
         folium.TileLayer(
             tiles=TILE_URL,
             attr=ATTRIBUTION_HTML,
-            name=t("streets", lang),
+            name=translator(lang).gettext("Ulice (offline)"),
             min_zoom=streets.min_zoom,
             max_zoom=19,
             max_native_zoom=streets.max_zoom,
@@ -424,7 +329,10 @@ def numbered_stop(
     tooltip: str,
     popup: str,
 ) -> folium.Marker:
-    """A round numbered stop marker (bus stops, planned stops); `data` are its data-* attributes."""
+    """A round numbered stop marker (bus stops, planned stops); `data` are its data-* attributes.
+
+    `tooltip` and `popup` are HTML: callers pass data through maps.escape.escape.
+    """
     icon = folium.DivIcon(
         html=(
             f'<div class="go-stop" style="width:24px;height:24px;background:{colour}" '

@@ -14,6 +14,7 @@ import folium
 from folium.plugins import LocateControl
 from folium.template import Template
 
+from geo_outreach.core.i18n import translator
 from geo_outreach.core.vocab import (
     FACILITY_TYPES,
     HAZARDS,
@@ -24,7 +25,8 @@ from geo_outreach.core.vocab import (
     label,
 )
 from maps import common
-from maps.common import STATUS_COLOURS, VISIT_AGE, Legend, Script, t
+from maps.common import STATUS_COLOURS, VISIT_AGE, Legend, Script
+from maps.escape import escape
 from maps.model import BusRoute, District, FacilityPoint, LiveData, SitePoint
 from maps.sitelayer import SITE_LAYER_JS
 from maps.streets import TileSet
@@ -98,19 +100,21 @@ def site_rows(sites: list[SitePoint], *, now: datetime, districts: list[str]) ->
 
 
 def site_payload(sites: list[SitePoint], *, now: datetime, lang: Lang) -> dict[str, Any]:
+    _ = translator(lang).gettext
     districts = sorted({s.district for s in sites if s.district})
-    text_keys = (
-        "people",
-        "status",
-        "district",
-        "last_visit",
-        "days_since",
-        "never",
-        "hazards",
-        "recent_visits",
-        "met",
-        "cluster",
-    )
+    # The words the site layer's popups and cluster titles use (maps/static/geo-outreach-sites.js).
+    text = {
+        "people": _("osoby (szac.)"),
+        "status": _("status"),
+        "district": _("dzielnica"),
+        "last_visit": _("ostatnia wizyta"),
+        "days_since": _("dni od wizyty"),
+        "never": _("nigdy"),
+        "hazards": _("zagrożenia"),
+        "recent_visits": _("ostatnie wizyty"),
+        "met": _("spotkano"),
+        "cluster": _("miejsc w tym obszarze"),
+    }
     return {
         "rows": site_rows(sites, now=now, districts=districts),
         "districts": districts,
@@ -123,38 +127,36 @@ def site_payload(sites: list[SitePoint], *, now: datetime, lang: Lang) -> dict[s
         "overdueDays": OVERDUE_DAYS,
         "timeZone": str(now.tzinfo),
         "locale": {"pl": "pl-PL", "en": "en-GB", "uk": "uk-UA"}[lang],
-        "text": {k: t(k, lang) for k in text_keys},
+        "text": text,
     }
 
 
 def facility_popup(f: FacilityPoint, *, now: datetime, lang: Lang) -> str:
-    from html import escape
-
+    _ = translator(lang).gettext
+    as_of = _("stan na")
     state = common.facility_open_now(f, now)
     open_text = (
-        t("out_of_season", lang)
+        _("poza sezonem")
         if state is None and f.season_from
-        else t("open_now", lang)
+        else _("otwarte teraz")
         if state
-        else t("closed_now", lang)
+        else _("teraz zamknięte")
     )
     rows = [
-        (t("hours", lang), common.hours_text(f.opening_hours, lang) or "–"),
-        ("", f"{open_text} ({t('as_of', lang)} {now:%H:%M})"),
+        (_("godziny otwarcia"), common.hours_text(f.opening_hours, lang) or "–"),
+        ("", f"{open_text} ({as_of} {now:%H:%M})"),
     ]
     if f.free_beds is not None:
         beds = f"{f.free_beds}" + (f" / {f.capacity}" if f.capacity is not None else "")
         if f.free_beds_updated_at:
-            beds += (
-                f" ({t('as_of', lang)} {f.free_beds_updated_at.astimezone(now.tzinfo):%d.%m %H:%M})"
-            )
-        rows.append((t("free_beds", lang), beds))
+            beds += f" ({as_of} {f.free_beds_updated_at.astimezone(now.tzinfo):%d.%m %H:%M})"
+        rows.append((_("wolne miejsca"), beds))
     if f.season_from and f.season_to:
-        rows.append((t("season", lang), f"{f.season_from} – {f.season_to}"))
+        rows.append((_("sezon"), f"{f.season_from} – {f.season_to}"))
     if f.address:
-        rows.append((t("address", lang), f.address))
+        rows.append((_("adres"), f.address))
     if f.phone:
-        rows.append((t("phone", lang), f.phone))
+        rows.append((_("telefon"), f.phone))
     body = "".join(
         f'<tr><th scope="row">{escape(k)}</th><td>{escape(v)}</td></tr>' for k, v in rows
     )
@@ -172,7 +174,7 @@ def facility_marker(f: FacilityPoint, *, now: datetime, lang: Lang) -> folium.Ma
     icon = folium.DivIcon(
         html=(
             f'<div class="go-badge {css}" style="width:30px;height:30px;background:{colour}" '
-            f'data-facility="{f.code}">{text}</div>'
+            f'data-facility="{escape(f.code)}">{text}</div>'
         ),
         icon_size=(30, 30),
         icon_anchor=(15, 15),
@@ -180,31 +182,31 @@ def facility_marker(f: FacilityPoint, *, now: datetime, lang: Lang) -> folium.Ma
     return folium.Marker(
         location=[f.lat, f.lon],
         icon=icon,
-        tooltip=f.name,
+        tooltip=escape(f.name),
         popup=folium.Popup(facility_popup(f, now=now, lang=lang), max_width=320),
     )
 
 
 def add_bus(m: folium.Map, routes: list[BusRoute], *, now: datetime, lang: Lang) -> None:
-    from html import escape
-
-    group = folium.FeatureGroup(name=t("bus", lang), overlay=True, show=True)
+    _ = translator(lang).gettext
+    next_departure = _("najbliższy odjazd")
+    group = folium.FeatureGroup(name=_("Autobus SOS"), overlay=True, show=True)
     for route in routes:
         folium.PolyLine(
             [(lat, lon) for lon, lat in route.coords],
             color="#6c3483",
             weight=5,
             opacity=0.8,
-            tooltip=route.name,
+            tooltip=escape(route.name),
         ).add_to(group)
         season = f"{route.season_start:%d.%m.%Y} – {route.season_end:%d.%m.%Y}"
         for stop in route.stops:
             nxt = common.departure_text(common.next_departure(route, stop, now), now, lang)
             rows = (
-                (t("arrive", lang), common.clock(stop.arrive)),
-                (t("depart", lang), common.clock(stop.depart)),
-                (t("next_departure", lang), nxt),
-                (t("season", lang), season),
+                (_("przyjazd"), common.clock(stop.arrive)),
+                (_("odjazd"), common.clock(stop.depart)),
+                (next_departure, nxt),
+                (_("sezon"), season),
             )
             html = (
                 f'<div class="go-popup"><h3>{escape(stop.name)}</h3><table>'
@@ -217,7 +219,7 @@ def add_bus(m: folium.Map, routes: list[BusRoute], *, now: datetime, lang: Lang)
                 number=stop.seq,
                 colour="#6c3483",
                 data=f'data-bus-stop="{stop.seq}"',
-                tooltip=f"{stop.name} – {t('next_departure', lang)}: {nxt}",
+                tooltip=escape(f"{stop.name} – {next_departure}: {nxt}"),
                 popup=html,
             ).add_to(group)
     group.add_to(m)
@@ -227,12 +229,13 @@ def add_districts(m: folium.Map, districts: list[District], *, lang: Lang, show:
     if not districts:
         return
     features = [
-        {"type": "Feature", "properties": {"name": d.name}, "geometry": d.geometry}
+        # GeoJsonTooltip writes the property into innerHTML as it is.
+        {"type": "Feature", "properties": {"name": escape(d.name)}, "geometry": d.geometry}
         for d in districts
     ]
     folium.GeoJson(
         {"type": "FeatureCollection", "features": features},
-        name=t("districts", lang),
+        name=translator(lang).gettext("Dzielnice"),
         show=show,
         style_function=lambda _: {"color": "#34495e", "weight": 1.5, "fill": False},
         tooltip=folium.GeoJsonTooltip(fields=["name"], labels=False),
@@ -240,6 +243,9 @@ def add_districts(m: folium.Map, districts: list[District], *, lang: Lang, show:
 
 
 def _legend(lang: Lang, confidential_beds: list[FacilityPoint]) -> str:
+    _ = translator(lang).gettext
+    never, free_beds = _("nigdy"), _("wolne miejsca")
+    open_now, closed_now = _("otwarte teraz"), _("teraz zamknięte")
     status = [
         f'<span class="go-swatch" style="background:{STATUS_COLOURS[c]}"></span>'
         f"{label(SITE_STATUSES, c, lang)}"
@@ -248,9 +254,7 @@ def _legend(lang: Lang, confidential_beds: list[FacilityPoint]) -> str:
     ages = []
     previous = 0
     for limit, colour in VISIT_AGE:
-        span = (
-            f"{previous}–{limit}" if limit is not None else f"&gt; {previous} / {t('never', lang)}"
-        )
+        span = f"{previous}–{limit}" if limit is not None else f"&gt; {previous} / {never}"
         ages.append(f'<span class="go-ring" style="border-color:{colour}"></span>{span}')
         previous = (limit or 0) + 1
     hazards = [
@@ -259,38 +263,31 @@ def _legend(lang: Lang, confidential_beds: list[FacilityPoint]) -> str:
     ]
     facility = [
         '<span class="go-badge go-open" style="display:inline-flex;width:22px;height:22px;'
-        f'background:#1f5f8b">3</span> {t("free_beds", lang)}, {t("open_now", lang)}',
+        f'background:#1f5f8b">3</span> {free_beds}, {open_now}',
         '<span class="go-badge go-shut" style="display:inline-flex;width:22px;height:22px;'
-        f'background:#1f5f8b">3</span> {t("closed_now", lang)}',
+        f'background:#1f5f8b">3</span> {closed_now}',
     ]
     # Confidential shelters: their beds count for referrals, their place is never drawn.
     facility += [
-        f"{f.name}: {f.free_beds} {t('free_beds', lang)}"
+        f"{escape(f.name)}: {f.free_beds} {free_beds}"
         for f in confidential_beds
         if f.free_beds is not None
     ]
     size = pick_size(lang)
     return common.legend_html(
-        t("legend", lang),
+        _("Legenda"),
         [
-            (t("status", lang), status),
-            (t("days_since", lang), ages),
-            (t("people", lang), [size]),
-            (t("hazards", lang), hazards),
-            (t("facilities", lang), facility),
+            (_("status"), status),
+            (_("dni od wizyty"), ages),
+            (_("osoby (szac.)"), [size]),
+            (_("zagrożenia"), hazards),
+            (_("Placówki pomocy"), facility),
         ],
     )
 
 
 def pick_size(lang: Lang) -> str:
-    return common.pick(
-        (
-            "większe kółko = więcej osób",
-            "bigger circle = more people",
-            "більше коло = більше людей",
-        ),
-        lang,
-    )
+    return translator(lang).gettext("większe kółko = więcej osób")
 
 
 def build(
@@ -304,6 +301,7 @@ def build(
     if now.tzinfo is None:
         msg = "now: needs a time zone (e.g. Europe/Warsaw)"
         raise ValueError(msg)
+    _ = translator(lang).gettext
     if streets is not None:
         w, s, e, n = streets.bounds
         centre = ((s + n) / 2, (w + e) / 2)
@@ -312,15 +310,13 @@ def build(
     m = common.new_map(
         streets=streets,
         lang=lang,
-        title=common.pick(
-            ("Mapa miejsc – streetworking", "Live site map", "Мапа місць – стрітворкінг"), lang
-        ),
+        title=_("Mapa miejsc – streetworking"),
         location=centre,
         zoom=13,
     )
     m.add_child(Script(SITE_LAYER_JS))
     add_districts(m, data.districts, lang=lang, show=False)
-    group = folium.FeatureGroup(name=t("facilities", lang), overlay=True, show=True)
+    group = folium.FeatureGroup(name=_("Placówki pomocy"), overlay=True, show=True)
     for f in data.facilities:
         if not f.confidential:
             facility_marker(f, now=now, lang=lang).add_to(group)
@@ -328,12 +324,12 @@ def build(
     add_bus(m, data.routes, now=now, lang=lang)
     SiteLayer(
         site_payload(data.sites, now=now, lang=lang),
-        name=t("sites", lang),
-        search={"placeholder": t("search", lang), "position": "topleft"},
+        name=_("Miejsca niemieszkalne"),
+        search={"placeholder": _("Szukaj miejsca: nazwa lub numer"), "position": "topleft"},
     ).add_to(m)
     LocateControl(
         icon="go-locate-icon",
-        strings={"title": t("locate", lang)},
+        strings={"title": _("Pokaż moje położenie")},
         position="topleft",
     ).add_to(m)
     m.add_child(Legend(_legend(lang, [f for f in data.facilities if f.confidential])))

@@ -7,17 +7,18 @@ exports a sketched route or area as GeoJSON. Internal use only.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from html import escape
 
 import folium
 from folium.plugins import Draw, PolyLineTextPath
 from folium.template import Template
 
+from geo_outreach.core.i18n import translator
 from geo_outreach.core.plan import LEFT_OUT_LABELS, Plan, TeamRoute
 from geo_outreach.core.privacy import heat_cells
 from geo_outreach.core.vocab import HAZARDS, Lang, label
 from maps import common
-from maps.common import TEAM_COLOURS, Legend, pick, t
+from maps.common import TEAM_COLOURS, Legend
+from maps.escape import escape
 from maps.live import add_districts
 from maps.model import District
 from maps.streets import TileSet
@@ -25,37 +26,6 @@ from maps.streets import TileSet
 HEAT_RESOLUTION = 8
 HEAT_MIN_COUNT = 5
 LEFT_OUT_COLOUR = "#e74c3c"
-
-T = {
-    "title": ("Plan patrolu – mapa", "Patrol plan – map", "План патрулю – мапа"),
-    "stops": ("przystanki", "stops", "зупинки"),
-    "back": ("powrót", "back", "повернення"),
-    "left_out": ("Pominięte miejsca", "Sites left out", "Пропущені місця"),
-    "heat": (
-        "Osoby (H3, komórki < 5 ukryte)",
-        "People (H3, cells under 5 hidden)",
-        "Люди (H3, комірки < 5 приховано)",
-    ),
-    "eta": ("przyjazd", "ETA", "прибуття"),
-    "service": ("obsługa", "service", "обслуговування"),
-    "depot": ("start / meta", "start / finish", "старт / фініш"),
-    "extra": (
-        "brakuje zespołów do objęcia wszystkich miejsc",
-        "more teams needed to cover every site",
-        "бракує команд, щоб охопити всі місця",
-    ),
-    "export": ("Eksportuj szkic (GeoJSON)", "Export sketch (GeoJSON)", "Експорт ескізу (GeoJSON)"),
-    "teams": ("Zespoły", "Teams", "Команди"),
-    "window": ("okno", "window", "вікно"),
-}
-
-# Polish (and en/uk) labels for the drawing toolbar; Leaflet.draw reads them from L.drawLocal.
-DRAW_LABELS = {
-    "polyline": ("Narysuj trasę", "Draw a route", "Намалювати маршрут"),
-    "polygon": ("Zaznacz obszar", "Mark an area", "Позначити територію"),
-    "rectangle": ("Zaznacz prostokąt", "Mark a rectangle", "Позначити прямокутник"),
-    "marker": ("Postaw punkt", "Place a point", "Поставити точку"),
-}
 
 
 class DrawLabels(folium.MacroElement):
@@ -93,11 +63,19 @@ def _route_line(route: TeamRoute) -> list[tuple[float, float]]:
     return [(lat, lon) for lon, lat in coords]
 
 
+def _stops(n: int, lang: Lang) -> str:
+    return translator(lang).ngettext("%(n)d przystanek", "%(n)d przystanki", n) % {"n": n}
+
+
 def _add_route(m: folium.Map, route: TeamRoute, *, lang: Lang) -> None:
+    tr = translator(lang)
+    _ = tr.gettext
     colour = team_colour(route.team)
-    name = (
-        f"{route.name}: {len(route.stops)} {pick(T['stops'], lang)}, "
-        f"{route.distance_m / 1000:.1f} km, {pick(T['back'], lang)} {route.back:%H:%M}"
+    back, depot = _("powrót"), _("start / meta")
+    service, people, hazards_head = _("obsługa"), _("osoby (szac.)"), _("zagrożenia")
+    name = escape(
+        f"{route.name}: {_stops(len(route.stops), lang)}, "
+        f"{route.distance_m / 1000:.1f} km, {back} {route.back:%H:%M}"
     )
     group = folium.FeatureGroup(name=name, overlay=True, show=True)
     line = folium.PolyLine(_route_line(route), color=colour, weight=5, opacity=0.85)
@@ -121,19 +99,20 @@ def _add_route(m: folium.Map, route: TeamRoute, *, lang: Lang) -> None:
     folium.Marker(
         location=[route.start[1], route.start[0]],
         icon=depot_icon,
-        tooltip=f"{route.name} – {pick(T['depot'], lang)} {route.depart:%H:%M}",
+        tooltip=escape(f"{route.name} – {depot} {route.depart:%H:%M}"),
     ).add_to(group)
+    eta = tr.pgettext("planned stop", "przyjazd")  # English says ETA here, not "arrives"
     for stop in route.stops:
         hazards = ", ".join(label(HAZARDS, h, lang) for h in stop.hazards if h in HAZARDS)
         popup = (
             f'<div class="go-popup"><h3>{stop.seq}. {escape(stop.code)} · {escape(stop.name)}'
             f"</h3><table>"
-            f'<tr><th scope="row">{pick(T["eta"], lang)}</th><td>{stop.arrive:%H:%M}</td></tr>'
-            f'<tr><th scope="row">{pick(T["service"], lang)}</th>'
+            f'<tr><th scope="row">{eta}</th><td>{stop.arrive:%H:%M}</td></tr>'
+            f'<tr><th scope="row">{service}</th>'
             f"<td>{stop.service_minutes} min</td></tr>"
-            f'<tr><th scope="row">{t("people", lang)}</th><td>{stop.estimated_people}</td></tr>'
+            f'<tr><th scope="row">{people}</th><td>{stop.estimated_people}</td></tr>'
             + (
-                f'<tr><th scope="row">{t("hazards", lang)}</th><td>{escape(hazards)}</td></tr>'
+                f'<tr><th scope="row">{hazards_head}</th><td>{escape(hazards)}</td></tr>'
                 if hazards
                 else ""
             )
@@ -145,13 +124,14 @@ def _add_route(m: folium.Map, route: TeamRoute, *, lang: Lang) -> None:
             number=stop.seq,
             colour=colour,
             data=f'data-team="{route.team}" data-seq="{stop.seq}"',
-            tooltip=f"{stop.seq}. {stop.code} – {pick(T['eta'], lang)} {stop.arrive:%H:%M}",
+            tooltip=escape(f"{stop.seq}. {stop.code} – {eta} {stop.arrive:%H:%M}"),
             popup=popup,
         ).add_to(group)
     group.add_to(m)
 
 
 def _add_heat(m: folium.Map, points: Iterable[tuple[float, float, int]], *, lang: Lang) -> int:
+    _ = translator(lang).gettext
     cells = heat_cells(points, resolution=HEAT_RESOLUTION, min_count=HEAT_MIN_COUNT)
     if not cells:
         return 0
@@ -166,7 +146,7 @@ def _add_heat(m: folium.Map, points: Iterable[tuple[float, float, int]], *, lang
     ]
     folium.GeoJson(
         {"type": "FeatureCollection", "features": features},
-        name=pick(T["heat"], lang),
+        name=_("Osoby (H3, komórki < 5 ukryte)"),
         show=True,
         style_function=lambda f: {
             "color": "#7b241c",
@@ -174,33 +154,35 @@ def _add_heat(m: folium.Map, points: Iterable[tuple[float, float, int]], *, lang
             "fillColor": "#c0392b",
             "fillOpacity": 0.15 + 0.5 * f["properties"]["weight"],
         },
-        tooltip=folium.GeoJsonTooltip(fields=["count"], aliases=[t("people", lang)]),
+        tooltip=folium.GeoJsonTooltip(fields=["count"], aliases=[_("osoby (szac.)")]),
     ).add_to(m)
     return len(cells)
 
 
 def _legend(plan: Plan, lang: Lang) -> str:
+    _ = translator(lang).gettext
     teams = [
         f'<span class="go-swatch" style="background:{team_colour(r.team)}"></span>'
-        f"{escape(r.name)}: {len(r.stops)} {pick(T['stops'], lang)}, "
+        f"{escape(r.name)}: {_stops(len(r.stops), lang)}, "
         f"{r.depart:%H:%M}–{r.back:%H:%M}"
         for r in plan.routes
     ]
     left = [
         f'<span class="go-ring" style="border-color:{LEFT_OUT_COLOUR}"></span>'
-        f"{escape(lo.code)}: {pick(LEFT_OUT_LABELS[lo.reason], lang)}"
+        f"{escape(lo.code)}: {_(LEFT_OUT_LABELS[lo.reason])}"
         for lo in plan.left_out
     ]
     notes = [escape(n) for n in plan.notes]
     if plan.extra_teams_needed:
-        notes.append(f"+{plan.extra_teams_needed}: {pick(T['extra'], lang)}")
-    window = f"{pick(T['window'], lang)} {plan.window_start:%d.%m %H:%M}–{plan.window_end:%H:%M}"
-    sections = [(pick(T["teams"], lang), [window, *teams])]
+        extra = _("brakuje zespołów do objęcia wszystkich miejsc")
+        notes.append(f"+{plan.extra_teams_needed}: {extra}")
+    window = _("okno") + f" {plan.window_start:%d.%m %H:%M}–{plan.window_end:%H:%M}"
+    sections = [(_("Zespoły"), [window, *teams])]
     if left:
-        sections.append((pick(T["left_out"], lang), left))
+        sections.append((_("Pominięte miejsca"), left))
     if notes:
         sections.append(("", notes))
-    return common.legend_html(t("legend", lang), sections)
+    return common.legend_html(_("Legenda"), sections)
 
 
 def build(
@@ -212,6 +194,7 @@ def build(
     lang: Lang = "pl",
 ) -> folium.Map:
     """The plan on a map. Heat points are (lon, lat, people); only aggregated cells are drawn."""
+    _ = translator(lang).gettext
     if plan.routes:
         start = (plan.routes[0].start[1], plan.routes[0].start[0])
     elif plan.left_out:
@@ -219,16 +202,16 @@ def build(
     else:
         start = common.GDANSK_CENTRE
     m = common.new_map(
-        streets=streets, lang=lang, title=pick(T["title"], lang), location=start, zoom=14
+        streets=streets, lang=lang, title=_("Plan patrolu – mapa"), location=start, zoom=14
     )
     add_districts(m, districts or [], lang=lang, show=True)
     _add_heat(m, heat_points, lang=lang)
     for route in plan.routes:
         _add_route(m, route, lang=lang)
     if plan.left_out:
-        group = folium.FeatureGroup(name=pick(T["left_out"], lang), overlay=True, show=True)
+        group = folium.FeatureGroup(name=_("Pominięte miejsca"), overlay=True, show=True)
         for lo in plan.left_out:
-            reason = pick(LEFT_OUT_LABELS[lo.reason], lang)
+            reason = _(LEFT_OUT_LABELS[lo.reason])
             folium.CircleMarker(
                 location=[lo.lat, lo.lon],
                 radius=11,
@@ -237,7 +220,7 @@ def build(
                 dash_array="4 4",
                 fill=True,
                 fill_opacity=0.15,
-                tooltip=f"{lo.code} {lo.name}: {reason}",
+                tooltip=escape(f"{lo.code} {lo.name}: {reason}"),
                 class_name="go-left-out",
             ).add_to(group)
         group.add_to(m)
@@ -257,8 +240,14 @@ def build(
     ).add_to(m)
     m.add_child(
         DrawLabels(
-            buttons={k: pick(v, lang) for k, v in DRAW_LABELS.items()},
-            export=pick(T["export"], lang),
+            # Leaflet.draw reads the toolbar's words from L.drawLocal.
+            buttons={
+                "polyline": _("Narysuj trasę"),
+                "polygon": _("Zaznacz obszar"),
+                "rectangle": _("Zaznacz prostokąt"),
+                "marker": _("Postaw punkt"),
+            },
+            export=_("Eksportuj szkic (GeoJSON)"),
         )
     )
     m.add_child(Legend(_legend(plan, lang)))

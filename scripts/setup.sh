@@ -70,4 +70,13 @@ else
   fi
   touch .venv/.installed
 fi
+# The field app's browser libraries (Leaflet, idb, Workbox; axe-core for its tests), pinned in
+# package-lock.json and served by the app from node_modules: never from a CDN.
+if [ package-lock.json -nt node_modules/.package-lock.json ] || [ ! -d node_modules ]; then
+  command -v npm >/dev/null || apt_install nodejs npm
+  echo "[setup] installing the field app's libraries (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+else
+  echo "[setup] field app libraries up to date (node_modules)"
+fi
 echo "[setup] done"

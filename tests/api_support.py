@@ -24,11 +24,11 @@ from sqlalchemy import URL, Engine
 
 from api.app import create_app
 from geo_outreach.accounts import users as auth
-from geo_outreach.core import db, migrate
+from geo_outreach.core import db
 from geo_outreach.core.pgserver import APP_LOGIN
 from geo_outreach.core.policy import ACCOUNT_ROLES
 from geo_outreach.core.settings import Settings
-from geo_outreach.demo import load as demo
+from geo_outreach.demo.cluster import migrate_and_load
 
 PASSWORD = "correct horse battery staple"
 SECRET = "test-secret-" + uuid.uuid4().hex
@@ -57,14 +57,10 @@ def own_database(admin_url: URL, app_url: URL, data_dir: Path) -> Iterator[tuple
             )
         )
     admin, app = admin_url.set(database=name), app_url.set(database=name)
-    migrate.upgrade(admin)
-    engine = db.make_engine(app)
     try:
-        with db.session_scope(engine) as session:
-            demo.load(session, data_dir=data_dir, seed=2025, year=2025)
+        migrate_and_load(admin, app, data_dir=data_dir, seed=2025, year=2025)
         yield admin, app
     finally:
-        engine.dispose()
         with _admin(admin_url) as conn:
             conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))

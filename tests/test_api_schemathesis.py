@@ -25,7 +25,7 @@ ROLES = ("public", "streetworker", "coordinator", "partner", "ngo", "admin")
 EVERYONE = set(ROLES)
 NAMED = EVERYONE - {"public"}
 STAFF = {"streetworker", "coordinator"}
-OPEN = {"login", "landing", "conformance", "collections", "health"}
+OPEN = {"login", "landing", "conformance", "collections", "health", "health_live", "health_ready"}
 RULES: list[tuple[set[str], set[str]]] = [
     (EVERYONE, OPEN),
     (NAMED, {"me", "logout"}),
@@ -45,6 +45,7 @@ RULES: list[tuple[set[str], set[str]]] = [
     ({"coordinator", "admin"}, {"export_facilities"}),
     ({"coordinator"}, {"export_sleeping_sites", "export_visits", "export_patrols"}),
     ({"admin"}, {"site_access"}),
+    ({"admin"}, {"redact_visit", "redact_site"}),
     ({"coordinator"}, {"create_plan"}),
     (STAFF, {"map_live"}),
     ({"coordinator"}, {"map_planner"}),

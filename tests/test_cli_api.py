@@ -56,8 +56,8 @@ def test_health(engine: object, app_url: URL, admin_url: URL) -> None:
     with TestClient(create_app(settings)) as client:
         response = client.get("/health")
     assert response.status_code == 200
-    body = response.json()
-    assert body["status"] == "ok" and body["database"]["postgis"].startswith("3.")
+    # Versions only for an administrator (issue 10); see tests/test_api_hardening_surface.py.
+    assert response.json() == {"status": "ok"}
 
 
 def test_production_refuses_default_secret() -> None:

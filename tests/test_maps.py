@@ -406,7 +406,7 @@ def test_planner_map_routes_stops_left_out_and_heat(
             assert shown(f"{stop.seq}. {stop.code} – przyjazd {stop.arrive:%H:%M}", html)
             assert shown(f'data-team="{route.team}" data-seq="{stop.seq}"', html)
     for lo in plan.left_out:
-        assert shown(f"{lo.code} {lo.name}: {LEFT_OUT_LABELS[lo.reason][0]}", html)
+        assert shown(f"{lo.code} {lo.name}: {LEFT_OUT_LABELS[lo.reason]}", html)
     assert shown("►", html) and "setText" in html  # direction arrows along each route
     assert "L.Control.Draw" in html and "szkic.geojson" in html
     assert shown("Eksportuj szkic (GeoJSON)", html)

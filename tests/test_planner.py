@@ -17,7 +17,7 @@ from scipy.spatial import cKDTree
 from sqlalchemy import URL, text
 from sqlalchemy.orm import Session
 
-from geo_outreach.core.errors import GeoOutreachError
+from geo_outreach.core.errors import ValidationFailed
 from geo_outreach.routing import exports as plan_export
 from geo_outreach.routing import network as nw
 from geo_outreach.routing import planner, vrp
@@ -125,16 +125,18 @@ def test_unreachable_site_is_reported_not_fatal(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("kw", "fault"),
     [
-        (dict(mode="akcja-zima", temperature=-5.0), "above the Akcja Zima threshold"),
-        (dict(mode="akcja-zima"), "--temperature is required"),
-        (dict(mode="inspection"), "--district is required"),
-        (dict(teams=0), "--teams must be between 1 and 50"),
-        (dict(mode="teleport"), "--mode 'teleport' is not one of"),
+        (dict(mode="akcja-zima", temperature=-5.0), ("temperature", "-5 °C is above the")),
+        (dict(mode="akcja-zima"), ("temperature", "is required for akcja-zima")),
+        (dict(mode="inspection"), ("district", "is required for inspection")),
+        (dict(teams=0), ("teams", "must be between 1 and 50")),
+        (dict(mode="teleport"), ("mode", "'teleport' is not one of")),
     ],
 )
-def test_bad_requests_are_named(kw: dict, fault: str) -> None:
-    with pytest.raises(GeoOutreachError, match=fault):
+def test_bad_requests_are_named(kw: dict, fault: tuple[str, str]) -> None:
+    with pytest.raises(ValidationFailed) as info:
         planner.validate(_req(**kw))
+    (problem,) = info.value.problems
+    assert problem.field == fault[0] and problem.fault.startswith(fault[1])
 
 
 # -- the real network -------------------------------------------------------------------------
@@ -301,7 +303,9 @@ def test_cli_akcja_zima_writes_files_and_covers_or_counts(scratch: tuple[URL, UR
 def test_cli_refuses_bad_options(scratch: tuple[URL, URL], tmp_path: Path) -> None:
     env = cli_env(*scratch)
     proc = run_cli("plan", "--mode", "akcja-zima", "--temperature", "-3", "--out", str(tmp_path), env=env)
-    assert proc.returncode == 1 and "above the Akcja Zima threshold" in proc.stderr
+    assert proc.returncode == 1 and "--temperature: -3 °C is above the Akcja Zima" in proc.stderr
+    proc = run_cli("plan", "--mode", "joint", "--teams", "0", "--out", str(tmp_path), env=env)
+    assert proc.returncode == 1 and "--teams: must be between 1 and 50, got 0" in proc.stderr
     proc = run_cli("plan", "--mode", "joint", "--start", "25:00", "--out", str(tmp_path), env=env)
     assert proc.returncode == 1 and "--start '25:00' is not a time" in proc.stderr
 

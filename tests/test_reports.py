@@ -20,7 +20,14 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
 
-from geo_outreach.core.vocab import FACILITY_TYPES, PATROL_KINDS, SITE_CATEGORIES, SITE_STATUSES
+from geo_outreach.core.i18n import LANGS
+from geo_outreach.core.vocab import (
+    FACILITY_TYPES,
+    PATROL_KINDS,
+    SITE_CATEGORIES,
+    SITE_STATUSES,
+    label,
+)
 from geo_outreach.reports import render as report_render
 from geo_outreach.reports import tables as reports
 from geo_outreach.reports.tables import ReportTable
@@ -236,7 +243,7 @@ def site_secrets(session: Session) -> list[str]:
         out.append(code)
         # A name that is just a category label ("Pustostan") says nothing about a site.
         if name.casefold() not in {
-            lbl.casefold() for labels in SITE_CATEGORIES.values() for lbl in labels
+            label(SITE_CATEGORIES, c, lang).casefold() for c in SITE_CATEGORIES for lang in LANGS
         }:
             out.append(name)
         if notes:
@@ -260,7 +267,7 @@ def test_report_files_charts_and_no_site_data(
         assert f'<img src="{rel}"' in page
         assert f"({rel})" in files.markdown.read_text(encoding="utf-8")
     # Polish labels from the vocabulary, and the hours rule stated.
-    assert PATROL_KINDS["joint"][0] in page
+    assert PATROL_KINDS["joint"] in page
     assert "planowany koniec − planowany początek" in page
     assert len(files.csv) == len(reports.build_tables(report_data))
     with (tmp_path / "tables" / "02_contacts.csv").open(encoding="utf-8-sig") as f:

@@ -92,14 +92,14 @@ def test_app_role_can_append_visits(session: Session) -> None:
     session.execute(
         text(
             "INSERT INTO visits (site_id, visited_at, people_met, created_by) "
-            "VALUES (:s, '2030-01-01T22:00:00+01', 2, 'test')"
+            "VALUES (:s, '2026-01-01T22:00:00+01', 2, 'test')"
         ),
         {"s": site_id},
     )
     last = session.execute(
         text("SELECT last_visit_at FROM sleeping_sites WHERE id = :s"), {"s": site_id}
     ).scalar_one()
-    assert last.isoformat() == "2030-01-01T21:00:00+00:00"
+    assert last.isoformat() == "2026-01-01T21:00:00+00:00"
 
 
 def test_status_changes_are_kept(session: Session) -> None:

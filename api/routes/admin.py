@@ -1,4 +1,5 @@
-"""Administration: who accessed a given site (from the append-only audit log)."""
+"""Administration: who accessed a given site (from the append-only audit log); redaction of one
+visit's note or one site's free text (issue 16)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
 
 from api.deps import Ctx, guard
 from api.geojson import check_limit
 from api.routes.sites import Limit, Offset
+from geo_outreach.ops import retention
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
@@ -61,3 +63,43 @@ def site_access(
             for r in rows
         ],
     )
+
+
+class RedactIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    reason: str = Field(min_length=3, max_length=retention.REASON_MAX)
+
+
+class Redacted(BaseModel):
+    id: uuid.UUID
+    redacted: bool  # false: there was no text left to blank
+
+
+@router.post("/visits/{visit_id}/redact")
+def redact_visit(
+    visit_id: uuid.UUID, body: RedactIn, ctx: Annotated[Ctx, guard("redaction", "update")]
+) -> Redacted:
+    """Replace the visit's note by a marker now; the visit and its counts stay (audited)."""
+    with ctx.tx() as tx:
+        done = retention.redact_visit(
+            tx.session, visit_id, reason=body.reason, actor=ctx.actor, role=ctx.principal.role
+        )
+    return Redacted(id=visit_id, redacted=done)
+
+
+@router.post("/sites/{site_id}/redact")
+def redact_site(
+    site_id: uuid.UUID, body: RedactIn, ctx: Annotated[Ctx, guard("redaction", "update")]
+) -> Redacted:
+    """Replace the site's access notes by a marker now; the site stays (audited)."""
+    with ctx.tx() as tx:
+        done = retention.redact_site(
+            tx.session,
+            site_id,
+            reason=body.reason,
+            actor=ctx.actor,
+            role=ctx.principal.role,
+            service_area=ctx.settings.service_area,
+        )
+    return Redacted(id=site_id, redacted=done)

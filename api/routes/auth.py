@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import Ctx, EngineDep, SettingsDep, bearer, guard, open_route
+from api.deps import ClientDep, Ctx, EngineDep, SettingsDep, bearer, guard, open_route
 from geo_outreach.accounts import users as auth
 from geo_outreach.core import db
 
@@ -38,21 +38,14 @@ class MeOut(BaseModel):
 
 
 @router.post("/token", dependencies=[open_route()], responses={401: {}, 429: {}})
-def login(body: LoginIn, request: Request, engine: EngineDep, settings: SettingsDep) -> TokenOut:
-    """Exchange an account name and password for a bearer token (expires; rate-limited)."""
-    client = request.client.host if request.client else "unknown"
-    with db.session_scope(engine) as session:
-        # The attempt is committed whatever the outcome: the rate limit counts it.
-        outcome = auth.login(
-            session, name=body.name, password=body.password, client=client, settings=settings
-        )
-    if outcome.error is not None:
-        raise outcome.error
-    assert outcome.issued is not None
+def login(body: LoginIn, client: ClientDep, engine: EngineDep, settings: SettingsDep) -> TokenOut:
+    """Exchange an account name and password for a bearer token (expires; failures are limited
+    per account and client address)."""
+    issued = auth.login(
+        engine, name=body.name, password=body.password, client=client, settings=settings
+    )
     return TokenOut(
-        access_token=outcome.issued.token,
-        expires_at=outcome.issued.expires_at,
-        role=outcome.issued.principal.role,
+        access_token=issued.token, expires_at=issued.expires_at, role=issued.principal.role
     )
 
 

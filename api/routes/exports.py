@@ -1,41 +1,32 @@
-"""Exports of the layers a role may read, as GeoPackage, CSV, GPX or GeoJSON (audited)."""
+"""Exports of the layers a role may read, as GeoPackage, CSV, GPX or GeoJSON (audited).
+
+The files are made by the one export engine (geo_outreach.io.exports) that the CLI uses too;
+these routes only choose the rows and fields the caller's role may have.
+"""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from api import exports
 from api.collections import COLLECTIONS, Collection
 from api.deps import Ctx, guard
-from api.errors import ContentNotAcceptable
-from api.geojson import collection
 from geo_outreach.core import policy
-from layers import features
+from geo_outreach.io import exports
 
 router = APIRouter(prefix="/exports", tags=["exports"])
 Format = Literal["geojson", "gpkg", "csv", "gpx"]
 FormatQuery = Annotated[Format, Query(description="geojson | gpkg | csv | gpx")]
-SUFFIX = {"geojson": "geojson", "gpkg": "gpkg", "csv": "csv", "gpx": "gpx"}
+FILES: dict[int | str, dict[str, Any]] = {200: {"content": {m: {} for m in exports.MEDIA.values()}}}
 
 
-def _file(ctx: Ctx, layer: str, page: features.Page, fmt: Format) -> Response:
-    feats = json.loads(page.features)
-    if fmt == "geojson":
-        body = collection(page).encode("utf-8")
-    elif fmt == "gpkg":
-        body = exports.gpkg(exports.frame(feats), layer=layer)
-    elif fmt == "csv":
-        body = exports.csv(exports.frame(feats))
-    else:
-        body = exports.gpx(feats, name=layer)
-    disposition = f'attachment; filename="{layer}.{SUFFIX[fmt]}"'
+def _download(done: exports.Exported) -> Response:
+    disposition = f'attachment; filename="{done.filename}"'
     return Response(
-        body, media_type=exports.MEDIA[fmt], headers={"Content-Disposition": disposition}
+        done.body, media_type=done.media_type, headers={"Content-Disposition": disposition}
     )
 
 
@@ -44,18 +35,19 @@ def _layer_export(coll: Collection) -> Callable[..., Response]:
         ctx: Annotated[Ctx, guard(coll.resource, "export")], format: FormatQuery = "geojson"
     ) -> Response:
         with ctx.tx() as tx:
-            page = features.page(
+            tx.action = "export"
+            done = exports.export(
                 tx.session,
                 coll.table,
+                fmt=format,
                 fields=coll.fields(ctx),
                 conds=coll.rows(ctx),
                 limit=ctx.settings.api_export_max,
-                count=False,
+                name=coll.id,
             )
-            tx.ids = page.ids
-            tx.detail = {"format": format, "features": len(page.ids)}
-            tx.action = "export"
-        return _file(ctx, coll.id, page, format)
+            tx.ids = done.ids
+            tx.detail = {"format": format, "features": len(done.ids)}
+        return _download(done)
 
     export.__doc__ = f"Export {coll.title} (GeoPackage, CSV, GPX or GeoJSON)."
     # The guard depends on the loop's collection: give FastAPI the object, not a string.
@@ -70,15 +62,11 @@ for _coll in COLLECTIONS.values():
         methods=["GET"],
         name=f"export_{_coll.id}",
         response_class=Response,
-        responses={200: {"content": {m: {} for m in exports.MEDIA.values()}}},
+        responses=FILES,
     )
 
 
-@router.get(
-    "/visits",
-    response_class=Response,
-    responses={200: {"content": {m: {} for m in exports.MEDIA.values()}}},
-)
+@router.get("/visits", response_class=Response, responses=FILES)
 def export_visits(
     ctx: Annotated[Ctx, guard("visits", "export")],
     format: FormatQuery = "csv",
@@ -87,16 +75,14 @@ def export_visits(
     ] = False,
 ) -> Response:
     """Export the contact log; notes only on request. Visits have no geometry (no GPX)."""
-    if format == "gpx":
-        msg = "format: visits have no geometry; use csv, gpkg or geojson"
-        raise ContentNotAcceptable(msg)
     fields = tuple(
         f for f in policy.fields("visits", ctx.principal.role) if include_sensitive or f != "note"
     )
     with ctx.tx() as tx:
-        page = features.page(
-            tx.session, "visits", fields=fields, limit=ctx.settings.api_export_max, count=False
+        tx.detail = {"format": format, "sensitive": include_sensitive}
+        done = exports.export(
+            tx.session, "visits", fmt=format, fields=fields, limit=ctx.settings.api_export_max
         )
-        tx.ids = page.ids
-        tx.detail = {"format": format, "features": len(page.ids), "sensitive": include_sensitive}
-    return _file(ctx, "visits", page, format)
+        tx.ids = done.ids
+        tx.detail["features"] = len(done.ids)
+    return _download(done)

@@ -12,7 +12,13 @@ from fastapi.responses import Response
 
 from api.collections import COLLECTIONS, Collection, item_response, list_response
 from api.deps import Ctx, PrincipalDep, guard, open_route
-from api.geojson import FEATURE_COLLECTION_SCHEMA, FEATURE_SCHEMA, GEOJSON, geojson_responses
+from api.geojson import (
+    FEATURE_COLLECTION_SCHEMA,
+    FEATURE_SCHEMA,
+    GEOJSON,
+    geojson_responses,
+    public_url,
+)
 from geo_outreach.core import policy
 from geo_outreach.core.settings import Settings
 
@@ -26,7 +32,7 @@ JSON = "application/json"
 
 
 def _base(request: Request) -> str:
-    return str(request.base_url).rstrip("/") + "/ogc"
+    return str(public_url(request, "/ogc"))
 
 
 def _describe(coll: Collection, base: str, settings: Settings) -> dict[str, Any]:
@@ -50,7 +56,7 @@ def _describe(coll: Collection, base: str, settings: Settings) -> dict[str, Any]
 def landing(request: Request) -> dict[str, Any]:
     """The landing page: where the API description, conformance and collections are."""
     base = _base(request)
-    root = str(request.base_url).rstrip("/")
+    root = str(public_url(request, ""))
     return {
         "title": "geo-outreach – OGC API Features",
         "description": "Layers of geo-outreach; sign in for more than the public layer.",

@@ -22,7 +22,7 @@ class PlanIn(BaseModel):
     day: date
     start: time = Field(description="shift start, local time (Europe/Warsaw)")
     end: time = Field(description="shift end; earlier than start means the next morning")
-    teams: int = Field(default=1, ge=1, le=50)
+    teams: int = Field(default=1, ge=planner.TEAMS[0], le=planner.TEAMS[1])
     temperature: float | None = Field(default=None, ge=-60, le=50, description="°C")
     district: str | None = Field(default=None, max_length=200)
     # The API keeps solver time short; longer runs belong to the CLI.
@@ -39,22 +39,20 @@ class PlanOut(BaseModel):
 
 @router.post("/plans")
 def create_plan(body: PlanIn, ctx: Annotated[Ctx, guard("plans", "create")]) -> PlanOut:
-    """Plan the routes (the sites read for it are recorded in the audit log by the planner)."""
+    """Plan the routes (the sites read for it are recorded in the audit log by the planner).
+
+    A field the planner cannot use (e.g. akcja-zima without a temperature at or below −10 °C)
+    is answered 422, naming the field."""
     settings = ctx.settings
-    req = planner.PlanRequest(
-        mode=body.mode,
-        teams=body.teams,
-        start=body.start,
-        end=body.end,
-        day=body.day,
-        temperature=body.temperature,
-        district=body.district,
-        seconds=body.seconds,
-        seed=body.seed,
-    )
+    req = planner.PlanRequest(**body.model_dump())  # the same field names as the planner's
     with ctx.tx() as tx:
         plan = planner.make_plan(
-            tx.session, req, pbf=settings.pbf, cache_dir=settings.cache_dir, actor=ctx.actor
+            tx.session,
+            req,
+            pbf=settings.pbf,
+            cache_dir=settings.cache_dir,
+            actor=ctx.actor,
+            role=ctx.principal.role,
         )
     return PlanOut(
         plan=plan_export.plan_geojson(plan),

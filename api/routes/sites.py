@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response
 
+from api import fieldsync
 from api.collections import COLLECTIONS, item_response, list_response
 from api.deps import Ctx, guard
 from api.editing import create_response, update_response
@@ -33,6 +34,10 @@ IdempotencyKey = Annotated[
 ]
 IfMatch = Annotated[
     str | None, Header(alias="If-Match", description='the ETag you read, e.g. "3" (required)')
+]
+IfNoneMatch = Annotated[
+    str | None,
+    Header(alias="If-None-Match", description="* to add a new site under this id (field app)"),
 ]
 
 
@@ -84,8 +89,12 @@ def replace_site(
     feature: writes.SiteFeatureIn,
     ctx: Annotated[Ctx, guard("sleeping_sites", "update")],
     if_match_header: IfMatch = None,
+    if_none_match: IfNoneMatch = None,
 ) -> Response:
-    """Replace a site; If-Match must carry the version read (412 with the current one if not)."""
+    """Replace a site; If-Match must carry the version read (412 with the current one if not).
+    With `If-None-Match: *` instead, add a site under an id the phone made (stored once)."""
+    if if_none_match is not None and if_none_match.strip() == "*" and if_match_header is None:
+        return fieldsync.put_new_site(ctx, site_id, feature)
     return update_response(
         ctx, SITES, writes.SITES, site_id, feature, if_match_header, partial=False
     )

@@ -1,26 +1,31 @@
 """Accounts and tokens: argon2 password hashes, expiring bearer tokens stored as HMACs, and a
-login rate limit kept in the database (so it holds across workers and restarts)."""
+login rate limit kept in the database (so it holds across workers and restarts). The limit counts
+per account and client address, so an attacker cannot lock the owner out from elsewhere."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import re
 import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from ipaddress import IPv6Address, ip_address, ip_network
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, Engine, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
-from geo_outreach.core.errors import Conflict, GeoOutreachError, RowProblem, ValidationFailed
+from geo_outreach.core import db
+from geo_outreach.core.errors import Conflict, RowProblem, ValidationFailed
 from geo_outreach.core.policy import (
     ACCOUNT_ROLES,
     NAME_PATTERN,
+    PARTNER_PATROL_KIND,
     Principal,
     RateLimited,
     Unauthorized,
@@ -34,8 +39,9 @@ _HASHER = PasswordHasher()  # argon2id with the library's current defaults
 MIN_PASSWORD = 12
 # Verified when the account does not exist, so both answers take as long.
 _DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
-# Per client address the limit is this many times the per-account one.
-CLIENT_FACTOR = 4
+# Per client address, failures across all accounts may reach this many times the per-account
+# limit (generous: an office behind one NAT address shares it).
+CLIENT_FACTOR = 10
 
 
 def hash_password(password: str) -> str:
@@ -101,7 +107,7 @@ def assign_patrol(session: Session, *, name: str, patrol_code: str, actor: str) 
     if patrol is None:
         raise _problem("patrol", f"no patrol with code '{patrol_code}'")
     patrol_id, kind = patrol
-    if user.role == "partner" and kind != "joint":
+    if user.role == "partner" and kind != PARTNER_PATROL_KIND:
         raise _problem("patrol", f"partners join joint patrols only; '{patrol_code}' is {kind}")
     if session.get(PatrolMember, (patrol_id, user.id)) is None:
         session.add(PatrolMember(patrol_id=patrol_id, user_id=user.id, assigned_by=actor))
@@ -115,58 +121,123 @@ class IssuedToken:
     principal: Principal
 
 
-@dataclass(frozen=True)
-class LoginOutcome:
-    """A login result; the attempt row is in the session either way (commit it, then act)."""
+def client_key(address: str) -> str:
+    """What the login limit counts by: the address, or for IPv6 its /64 (one host usually holds
+    the whole /64, so counting single addresses would not slow it down)."""
+    try:
+        found = ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(found, IPv6Address):
+        return str(ip_network(f"{found}/64", strict=False))
+    return str(found)
 
-    issued: IssuedToken | None = None
-    error: GeoOutreachError | None = None
+
+def _locked_until(
+    session: Session, *, where: list[ColumnElement[bool]], limit: int, window: timedelta
+) -> datetime | None:
+    """While `limit` or more failures match, when the oldest that keeps the lock leaves the window.
+
+    Refused tries are never written, so knocking on a lock does not extend it."""
+    nth_newest = session.scalar(
+        select(LoginAttempt.at)
+        .where(LoginAttempt.ok.is_(False), *where)
+        .order_by(LoginAttempt.at.desc())
+        .offset(limit - 1)
+        .limit(1)
+    )
+    return None if nth_newest is None else nth_newest + window
+
+
+def _reserve_check(
+    session: Session, *, name: str, client: str, settings: Settings, now: datetime
+) -> None:
+    """Count and record a password check atomically, or refuse it (RateLimited).
+
+    Attempts from one client address are serialised by an advisory lock held for this short
+    transaction only, so N concurrent tries perform at most the limit's number of checks. The
+    check is written as a failure (ok=false) before it runs; a success adds its twin row with
+    ok=true and the same `at`. Limits: failures per (account, address) since its last success,
+    and a generous cap per address across accounts (a success there resets nothing, or one
+    valid account would let an address spray the others)."""
+    session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(f"login {client}", 0))))
+    window = timedelta(seconds=settings.login_window_seconds)
+    since = now - window
+    same = (LoginAttempt.name == name, LoginAttempt.client == client)
+    last_ok = (
+        select(func.max(LoginAttempt.at)).where(LoginAttempt.ok.is_(True), *same).scalar_subquery()
+    )
+    twin = aliased(LoginAttempt)
+    succeeded = (
+        select(twin.id)
+        .where(
+            twin.ok.is_(True),
+            twin.name == LoginAttempt.name,
+            twin.client == LoginAttempt.client,
+            twin.at == LoginAttempt.at,
+        )
+        .exists()
+    )
+    limit = settings.login_max_failures
+    until = max(
+        _locked_until(
+            session,
+            where=[*same, LoginAttempt.at > func.greatest(since, last_ok)],
+            limit=limit,
+            window=window,
+        )
+        or now,
+        _locked_until(
+            session,
+            where=[LoginAttempt.client == client, LoginAttempt.at > since, ~succeeded],
+            limit=limit * CLIENT_FACTOR,
+            window=window,
+        )
+        or now,
+    )
+    if until > now:
+        wait = math.ceil((until - now).total_seconds())
+        msg = f"too many failed logins from this address; try again in {math.ceil(wait / 60)} min"
+        raise RateLimited(msg, retry_after=wait)
+    session.add(LoginAttempt(name=name[:200], client=client, ok=False, at=now))
 
 
 def login(
-    session: Session,
+    engine: Engine,
     *,
     name: str,
     password: str,
     client: str,
     settings: Settings,
     now: datetime | None = None,
-) -> LoginOutcome:
+) -> IssuedToken:
+    """A token for the right name and password; RateLimited or Unauthorized otherwise.
+
+    Three short transactions, none held during the slow argon2 check: reserve the check,
+    verify, then (on success) record it and issue the token."""
     now = now or datetime.now(UTC)
-    since = now - timedelta(seconds=settings.login_window_seconds)
-    failures_by_name = session.scalar(
-        select(func.count())
-        .select_from(LoginAttempt)
-        .where(LoginAttempt.name == name, LoginAttempt.at > since, LoginAttempt.ok.is_(False))
-    )
-    failures_by_client = session.scalar(
-        select(func.count())
-        .select_from(LoginAttempt)
-        .where(LoginAttempt.client == client, LoginAttempt.at > since, LoginAttempt.ok.is_(False))
-    )
-    limit = settings.login_max_failures
-    if (failures_by_name or 0) >= limit or (failures_by_client or 0) >= limit * CLIENT_FACTOR:
-        session.add(LoginAttempt(name=name[:200], client=client, ok=False))
-        msg = f"too many failed logins; try again in {settings.login_window_seconds // 60} minutes"
-        return LoginOutcome(error=RateLimited(msg, retry_after=settings.login_window_seconds))
-    user = user_by_name(session, name)
+    key = client_key(client)
+    with db.session_scope(engine) as session:
+        _reserve_check(session, name=name, client=key, settings=settings, now=now)
+        user = user_by_name(session, name)
     ok = verify_password(user.password_hash if user else _DUMMY_HASH, password)
-    ok = ok and user is not None and user.active
-    session.add(LoginAttempt(name=name[:200], client=client, ok=ok))
-    if not ok or user is None:
-        return LoginOutcome(error=Unauthorized("wrong account name or password"))
+    if not ok or user is None or not user.active:
+        msg = "wrong account name or password"
+        raise Unauthorized(msg)
     token = secrets.token_urlsafe(32)
     expires = now + timedelta(minutes=settings.token_ttl_minutes)
-    session.add(
-        ApiToken(
-            token_hash=token_digest(token, secret=settings.secret_key),
-            user_id=user.id,
-            issued_at=now,
-            expires_at=expires,
+    with db.session_scope(engine) as session:
+        session.add(LoginAttempt(name=name[:200], client=key, ok=True, at=now))
+        session.add(
+            ApiToken(
+                token_hash=token_digest(token, secret=settings.secret_key),
+                user_id=user.id,
+                issued_at=now,
+                expires_at=expires,
+            )
         )
-    )
     principal = Principal(role=user.role, name=user.name, user_id=user.id, agency=user.agency)
-    return LoginOutcome(issued=IssuedToken(token=token, expires_at=expires, principal=principal))
+    return IssuedToken(token=token, expires_at=expires, principal=principal)
 
 
 def authenticate(
@@ -178,6 +249,8 @@ def authenticate(
         select(ApiToken.expires_at, ApiToken.revoked_at, User)
         .join(User, User.id == ApiToken.user_id)
         .where(ApiToken.token_hash == token_digest(token, secret=secret))
+        # A browser session's id is no bearer token: its idle timeout and CSRF check would go.
+        .where(ApiToken.kind == "bearer")
     ).first()
     if row is None:
         msg = "the token is not valid; log in again"

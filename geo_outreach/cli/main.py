@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -18,7 +19,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from geo_outreach.core import db
-from geo_outreach.core.errors import GeoOutreachError
+from geo_outreach.core.errors import REQUEST, GeoOutreachError, ValidationFailed
 from geo_outreach.core.settings import Settings
 from geo_outreach.core.vocab import OSM_ATTRIBUTION
 
@@ -46,6 +47,39 @@ def _settings() -> Settings:
 
 def _actor() -> str:
     return f"cli:{getpass.getuser()}"
+
+
+ROLE = "cli"  # the audit role of whatever is done at the command line
+
+# The domain names the field at fault; the command line says which option that is.
+OPTIONS = {
+    "mode": "--mode",
+    "teams": "--teams",
+    "temperature": "--temperature",
+    "district": "--district",
+    "depot": "--depot",
+    "seconds": "--seconds",
+    "layer": "LAYER",
+    "crs": "--crs",
+    "upsert": "--upsert",
+    "map": "--map",
+    "set": "--set",
+    "radius": "--radius",
+    "kind": "--kind",
+    "format": "--format",
+    "year": "--year",
+    "compare": "--compare",
+    "lang": "--lang",
+    "night": "--date",
+    "reason": "--reason",
+}
+
+
+def _problems(exc: ValidationFailed) -> str:
+    """A refused request as the options the user typed; a file's rows as they are."""
+    if exc.source != REQUEST:
+        return str(exc)
+    return "\n".join(f"{OPTIONS.get(p.field, p.field)}: {p.fault}" for p in exc.problems)
 
 
 @contextmanager
@@ -144,6 +178,81 @@ def db_downgrade(
     typer.echo(f"schema at {migrate.current(database.admin_url) or 'base'}")
 
 
+def _backup_key(settings: Settings) -> str | None:
+    return settings.backup_key.get_secret_value() if settings.backup_key else None
+
+
+@db_app.command("backup")
+def db_backup(
+    out: Annotated[
+        Path | None,
+        typer.Option(help="file to write, or a folder (default GEO_OUTREACH_BACKUP_DIR)"),
+    ] = None,
+    keep: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="keep the newest N backups there (default GEO_OUTREACH_BACKUP_KEEP)"
+        ),
+    ] = None,
+) -> None:
+    """Back up the whole database, encrypted with GEO_OUTREACH_BACKUP_KEY (issue 16)."""
+    from geo_outreach.ops import backup
+
+    settings = _settings()
+    backup.check_key(_backup_key(settings))  # refused before the database is even started
+    if out is None:
+        out = settings.backups
+        out.mkdir(parents=True, exist_ok=True, mode=0o700)
+    database = _database(settings)
+    result = backup.create_backup(
+        database.admin_url,
+        key=_backup_key(settings),
+        out=out,
+        keep=keep or settings.backup_keep,
+        bin_dir=settings.pg_bin_dir,
+        actor=_actor(),
+        log=_say,
+    )
+    rows = sum(t.rows for t in result.manifest.tables.values())
+    typer.echo(
+        f"backup written to {result.path} ({result.file_bytes} bytes, mode 0600): "
+        f"{len(result.manifest.tables)} tables, {rows} rows, schema "
+        f"{result.manifest.schema_revision}, PostgreSQL {result.manifest.server_version}"
+    )
+    for path in result.removed:
+        typer.echo(f"removed {path}")
+
+
+@db_app.command("restore")
+def db_restore(
+    file: Annotated[Path, typer.Argument(help="a backup written by 'geo-outreach db backup'")],
+    force: Annotated[
+        bool, typer.Option(help="drop and replace a database that is not empty")
+    ] = False,
+) -> None:
+    """Restore a backup into an empty database (refuses a non-empty one unless --force)."""
+    from geo_outreach.ops import backup
+
+    settings = _settings()
+    database = _database(settings)
+    result = backup.restore_backup(
+        file,
+        database.admin_url,
+        key=_backup_key(settings),
+        force=force,
+        bin_dir=settings.pg_bin_dir,
+        actor=_actor(),
+        log=_say,
+    )
+    rows = sum(t.rows for t in result.manifest.tables.values())
+    typer.echo(
+        f"restored {file} into {result.database}"
+        + (" (replaced)" if result.replaced else "")
+        + f": {len(result.manifest.tables)} tables, {rows} rows, row counts and checksums "
+        f"match the manifest; backup made {result.manifest.created_at}"
+    )
+
+
 # -- data -------------------------------------------------------------------------------------
 
 
@@ -173,35 +282,109 @@ def demo_cmd(
 
 @app.command("import")
 def import_cmd(
-    layer: Annotated[str, typer.Argument(help="areas | sleeping_sites | facilities")],
-    file: Annotated[Path, typer.Argument(help="GeoJSON, CSV (lon/lat), Shapefile or GeoPackage")],
+    layer: Annotated[
+        str, typer.Argument(help="areas | sleeping_sites | facilities | observations")
+    ],
+    file: Annotated[
+        Path, typer.Argument(help="GeoJSON, CSV, XLSX, KML/KMZ, GPX, Shapefile or GeoPackage")
+    ],
     crs: Annotated[
         str | None,
         typer.Option(help="CRS of the file when it has none or is wrong, e.g. EPSG:2180"),
     ] = None,
     kind: Annotated[str, typer.Option(help="areas only: district | city | area")] = "district",
     upsert: Annotated[bool, typer.Option(help="update rows whose key already exists")] = False,
+    map_: Annotated[
+        list[str] | None,
+        typer.Option("--map", help="COLUMN=FIELD: read a column as a field (repeatable)"),
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="FIELD=VALUE: a value for empty or missing cells (repeatable)"),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option(help="check everything and say what would be written; write nothing")
+    ] = False,
+    skip_invalid: Annotated[
+        bool, typer.Option(help="write the good rows; the refused ones go to --refused")
+    ] = False,
+    refused: Annotated[
+        Path | None,
+        typer.Option(help="where --skip-invalid writes refused rows [default: FILE.refused.csv]"),
+    ] = None,
+    radius: Annotated[
+        float, typer.Option(help="observations: metres within which they are one site")
+    ] = 50.0,
 ) -> None:
-    """Validate every row, then import all of them in one transaction, or none."""
+    """Validate every row, then import all of them in one transaction, or none.
+
+    `observations` (date, count, position) become sites and dated visits of them.
+    """
+    from geo_outreach.io import columns, observations
     from geo_outreach.io import files as io
 
     settings = _settings()
+    mapping = columns.pairs(map_ or [], field="map")
+    defaults = columns.pairs(set_ or [], field="set")
+    refused_to = refused or file.with_name(f"{file.stem}.refused.csv")
     database = _database(settings)
     with _session(database) as session:
-        result = io.import_file(
-            session,
-            layer,
-            file,
-            actor=_actor(),
-            service_area=settings.service_area,
-            crs=crs,
-            kind=kind,
-            upsert=upsert,
+        if layer == observations.LAYER:
+            done = observations.import_observations(
+                session,
+                file,
+                actor=_actor(),
+                role=ROLE,
+                service_area=settings.service_area,
+                crs=crs,
+                radius=radius,
+                mapping=mapping,
+                defaults=defaults,
+                dry_run=dry_run,
+                skip_invalid=skip_invalid,
+                refused_to=refused_to,
+            )
+        else:
+            result = io.import_file(
+                session,
+                layer,
+                file,
+                actor=_actor(),
+                role=ROLE,
+                service_area=settings.service_area,
+                crs=crs,
+                kind=kind,
+                upsert=upsert,
+                mapping=mapping,
+                defaults=defaults,
+                dry_run=dry_run,
+                skip_invalid=skip_invalid,
+                refused_to=refused_to,
+            )
+    report: io.ImportResult | observations.ObservationsResult = (
+        done if layer == observations.LAYER else result
+    )
+    if report.mapped_columns:
+        mapped = ", ".join(f"{c} → {f}" for c, f in report.mapped_columns.items())
+        _say(f"columns used: {mapped}")
+    if report.ignored_columns:
+        _say(f"columns not used: {', '.join(report.ignored_columns)}")
+    for problem in report.refused:
+        _say(f"refused: {problem}")
+    if report.refused_file:
+        _say(f"{report.refused_rows} refused row(s) written to {report.refused_file}")
+    prefix = "dry run, nothing written: would be " if dry_run else ""
+    if layer == observations.LAYER:
+        typer.echo(
+            f"{prefix}observations: {done.observations} from {file.name}: "
+            f"{done.sites_created} sites created, {done.sites_matched} sites matched, "
+            f"{done.visits_written} visits written ({done.visits_present} already there)"
         )
-    if result.ignored_columns:
-        _say(f"columns not used: {', '.join(result.ignored_columns)}")
+        return
     typer.echo(
-        f"{result.layer}: {result.inserted} added, {result.updated} updated from {file.name}"
+        f"{prefix}{result.layer}: {result.inserted} added, {result.updated} updated "
+        f"from {file.name}"
+        + (f" ({result.codes_made} codes made)" if result.codes_made else "")
         + (
             f"; bounds lon {result.bounds[0]:.4f}–{result.bounds[2]:.4f}, "
             f"lat {result.bounds[1]:.4f}–{result.bounds[3]:.4f}"
@@ -214,19 +397,25 @@ def import_cmd(
 @app.command("export")
 def export_cmd(
     layer: Annotated[str, typer.Argument(help="a layer name, e.g. sleeping_sites")],
-    fmt: Annotated[str, typer.Option("--format", help="geojson | gpkg | csv")] = "geojson",
+    fmt: Annotated[str, typer.Option("--format", help="geojson | gpkg | csv | gpx")] = "geojson",
     out: Annotated[Path, typer.Option(help="file to write")] = Path("export.geojson"),
     include_sensitive: Annotated[
         bool, typer.Option(help="visits: include notes (audited)")
     ] = False,
 ) -> None:
     """Write one layer to an open format (audited for sites, visits and patrols)."""
-    from geo_outreach.io import files as io
+    from geo_outreach.io import exports
 
     database = _database(_settings())
     with _session(database) as session:
-        n = io.export_layer(
-            session, layer, out, fmt=fmt, actor=_actor(), include_sensitive=include_sensitive
+        n = exports.export_layer(
+            session,
+            layer,
+            out,
+            fmt=fmt,
+            actor=_actor(),
+            role=ROLE,
+            include_sensitive=include_sensitive,
         )
     typer.echo(f"{n} features written to {out}")
 
@@ -292,7 +481,7 @@ def _up_report(settings: Settings, engine: Engine, out: Path) -> str:
             year=settings.demo_year,
             compare=0,
             actor=_actor(),
-            role="cli",
+            role=ROLE,
             timezone=settings.timezone,
         )
     files = report_render.write_report(data, out, lang="pl")
@@ -309,7 +498,11 @@ def _up_plan_and_maps(settings: Settings, engine: Engine, out: Path) -> list[str
 
     with db.session_scope(engine) as session:
         plan = planner.plan_tonight(
-            session, settings, actor=_actor(), progress=lambda line: _say(f"  {line}")
+            session,
+            settings,
+            actor=_actor(),
+            role=ROLE,
+            progress=lambda line: _say(f"  {line}"),
         )
         _say("  maps (street tiles are drawn once per extract) …")
         written = write_maps(
@@ -330,22 +523,58 @@ def _up_plan_and_maps(settings: Settings, engine: Engine, out: Path) -> list[str
     ]
 
 
+# `serve`: access lines (JSON, one per request, from the app) to stdout; everything else to
+# stderr. A dictConfig, because uvicorn applies it in every worker process it starts.
+SERVE_LOGGING: dict[str, object] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s"},
+        "json": {"format": "%(message)s"},
+    },
+    "handlers": {
+        "plain": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stderr"},
+        "access": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"},
+    },
+    "loggers": {
+        "geo_outreach.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
+    },
+    "root": {"handlers": ["plain"], "level": "INFO"},
+}
+
+
 @app.command("serve")
 def serve_cmd(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, help="worker processes (a dead one is replaced)")
+    ] = 1,
+    graceful_seconds: Annotated[
+        int, typer.Option(min=1, help="on SIGTERM, how long requests in flight may still take")
+    ] = 30,
 ) -> None:
-    """Run the HTTP API (FastAPI) on HOST:PORT."""
-    import logging
-
+    """Run the HTTP API (FastAPI) on HOST:PORT; SIGTERM finishes the requests in flight."""
     import uvicorn
 
     _settings()  # refuse bad settings here, with the variable's name, before uvicorn starts
-    # No access log: its query strings (bbox) would put coordinates in the log; the app logs
-    # method, route template and status instead. The app is named, not imported: the CLI and
-    # the API are both top-level packages and neither imports the other.
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, access_log=False)
+    # No uvicorn access log: its query strings (bbox) would put coordinates in the log; the app
+    # logs method, route template, status and time instead. The app is named, not imported:
+    # the CLI and the API are both top-level packages and neither imports the other.
+    # proxy_headers off: uvicorn would otherwise believe X-Forwarded-For from loopback; the app
+    # decides that itself (GEO_OUTREACH_TRUSTED_PROXIES).
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=SERVE_LOGGING,
+        timeout_graceful_shutdown=graceful_seconds,
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,  # no "server: uvicorn": it tells a scanner what to try (issue 10)
+    )
 
 
 # -- route planner ----------------------------------------------------------------------------
@@ -425,16 +654,16 @@ def plan_cmd(
     with _session(_database(settings)) as session:
         if mode == "sos-bus":
             report = sosbus.coverage(
-                session, pbf=pbf, cache_dir=cache, actor=_actor(), progress=_say
+                session, pbf=pbf, cache_dir=cache, actor=_actor(), role=ROLE, progress=_say
             )
             paths = sosbus.write_coverage(report, out)
             typer.echo(sosbus.describe(report))
         else:
             plan = planner.make_plan(
-                session, req, pbf=pbf, cache_dir=cache, actor=_actor(), progress=_say
+                session, req, pbf=pbf, cache_dir=cache, actor=_actor(), role=ROLE, progress=_say
             )
             if store:
-                planner.store_plan(session, plan, actor=_actor())
+                planner.store_plan(session, plan, actor=_actor(), role=ROLE)
             paths = plan_export.write_plan(plan, out)
             typer.echo(planner.describe(plan))
     typer.echo("written: " + ", ".join(str(p) for p in paths))
@@ -468,7 +697,7 @@ def report_cmd(
             year=year,
             compare=compare,
             actor=_actor(),
-            role="cli",
+            role=ROLE,
             timezone=settings.timezone,
         )
     files = report_render.write_report(data, out, lang=code)
@@ -502,7 +731,7 @@ def count_night_cmd(
     database = _database(settings)
     with _session(database) as session:
         result = reports.count_night(
-            session, night=day, actor=_actor(), role="cli", timezone=settings.timezone
+            session, night=day, actor=_actor(), role=ROLE, timezone=settings.timezone
         )
     report_render.write_count_night(result, out, lang=code, public=public)
     total = result.total
@@ -566,6 +795,104 @@ def user_assign(
     typer.echo(f"account '{name}' assigned to patrol {patrol}")
 
 
+@user_app.command("revoke")
+def user_revoke(name: Annotated[str, typer.Argument(help="account name")]) -> None:
+    """The lost-phone button: end every browser session and API token of an account."""
+    from geo_outreach.accounts import sessions
+
+    database = _database(_settings())
+    with _session(database) as session:
+        ended = sessions.revoke_user(session, name=name)
+    typer.echo(f"account '{name}': {ended} session(s) and token(s) ended")
+
+
+# -- retention and redaction (issue 16) -------------------------------------------------------
+
+retention_app = typer.Typer(
+    help="Retention: old notes redacted, old records deleted.", no_args_is_help=True
+)
+app.add_typer(retention_app, name="retention")
+redact_app = typer.Typer(
+    help="Redact one visit's note or one site's free text now.", no_args_is_help=True
+)
+app.add_typer(redact_app, name="redact")
+
+
+@retention_app.command("run")
+def retention_run() -> None:
+    """Apply the retention settings (GEO_OUTREACH_RETENTION_*) once; one audit row per run."""
+    from geo_outreach.ops import retention
+
+    settings = _settings()
+    database = _database(settings)
+    policy = retention.RetentionPolicy(
+        note_months=settings.retention_note_months,
+        login_days=settings.retention_login_days,
+        idempotency_days=settings.retention_idempotency_days,
+        audit_years=settings.retention_audit_years,
+    )
+    # The schema owner: the app role may not delete login attempts, tokens or audit rows.
+    engine = db.make_engine(database.admin_url)
+    try:
+        with db.session_scope(engine) as session:
+            result = retention.run(session, policy, actor=_actor(), role=ROLE)
+    finally:
+        engine.dispose()
+    typer.echo(
+        f"retention: {result.notes_redacted} visit notes older than {policy.note_months} months "
+        f"redacted; deleted {result.login_attempts_deleted} login attempts, "
+        f"{result.idempotency_keys_deleted} idempotency keys, {result.tokens_deleted} ended "
+        f"tokens/sessions, {result.audit_rows_deleted} audit rows older than "
+        f"{policy.audit_years} years"
+    )
+
+
+def _object_id(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        msg = f"ID: {value!r} is not a UUID"
+        raise GeoOutreachError(msg) from None
+
+
+@redact_app.command("visit")
+def redact_visit_cmd(
+    visit_id: Annotated[str, typer.Argument(metavar="ID", help="the visit's id")],
+    reason: Annotated[str, typer.Option(help="why (kept in the audit log)")],
+) -> None:
+    """Replace one visit's note by a marker; the visit and its counts stay (audited)."""
+    from geo_outreach.ops import retention
+
+    database = _database(_settings())
+    with _session(database) as session:
+        changed = retention.redact_visit(
+            session, _object_id(visit_id), reason=reason, actor=_actor(), role=ROLE
+        )
+    typer.echo(f"visit {visit_id}: " + ("note redacted" if changed else "had no note to redact"))
+
+
+@redact_app.command("site")
+def redact_site_cmd(
+    site_id: Annotated[str, typer.Argument(metavar="ID", help="the site's id")],
+    reason: Annotated[str, typer.Option(help="why (kept in the audit log)")],
+) -> None:
+    """Replace one site's free text (access notes) by a marker; the site stays (audited)."""
+    from geo_outreach.ops import retention
+
+    settings = _settings()
+    database = _database(settings)
+    with _session(database) as session:
+        changed = retention.redact_site(
+            session,
+            _object_id(site_id),
+            reason=reason,
+            actor=_actor(),
+            role=ROLE,
+            service_area=settings.service_area,
+        )
+    typer.echo(f"site {site_id}: " + ("free text redacted" if changed else "had no text to redact"))
+
+
 # -- maps (issue 4: live, planner and public maps, offline) -----------------------------------
 
 
@@ -617,7 +944,7 @@ def map_cmd(
         if "planner" in kinds:
             from geo_outreach.routing import planner
 
-            plan = planner.plan_tonight(session, settings, actor=_actor(), progress=_say)
+            plan = planner.plan_tonight(session, settings, actor=_actor(), role=ROLE, progress=_say)
         written = write_maps(
             session,
             kinds=kinds,
@@ -640,6 +967,9 @@ def map_cmd(
 def main() -> None:
     try:
         app()
+    except ValidationFailed as exc:
+        typer.echo(f"error: {_problems(exc)}", err=True)
+        sys.exit(1)
     except GeoOutreachError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(1)

@@ -67,6 +67,16 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         yield session
 
 
+def ping(engine: Engine) -> bool:
+    """True when the database answers a trivial query (the readiness probe)."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception:  # any failure means "not ready"; the probe tells no one why
+        return False
+    return True
+
+
 def versions(engine: Engine) -> dict[str, str]:
     """PostgreSQL, PostGIS and pgRouting versions of the connected database."""
     try:

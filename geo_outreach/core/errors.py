@@ -40,6 +40,15 @@ class ValidationFailed(GeoOutreachError):
         )
 
 
+REQUEST = "request"  # the source of a parameter fault, as opposed to a file's rows
+
+
+def invalid(field: str, fault: str) -> ValidationFailed:
+    """One bad parameter of a request (not a row of a file), named by its field: the API answers
+    it as a 422 problem, the CLI prints the option it came from (the domain knows neither)."""
+    return ValidationFailed([RowProblem(1, field, fault)], source=REQUEST)
+
+
 class NotFound(GeoOutreachError):
     pass
 

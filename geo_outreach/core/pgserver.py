@@ -36,6 +36,17 @@ STATE_FILE = "geo-outreach.json"
 EXTENSIONS = ("postgis", "pgrouting")
 # sun_path is 108 bytes on Linux; ".s.PGSQL.NNNNN" needs room too.
 MAX_SOCKET_DIR = 90
+# The server's own log must never hold row data (a failing row's DETAIL holds a visit's note):
+# terse drops DETAIL/HINT/CONTEXT, and no statement or bound parameter is logged, even on error.
+LOG_PRIVACY_MARK = "# geo-outreach: no row data in the server log"
+LOG_PRIVACY = {
+    "log_error_verbosity": "terse",
+    "log_min_error_statement": "panic",
+    "log_statement": "none",
+    "log_min_duration_statement": "-1",
+    "log_parameter_max_length": "0",
+    "log_parameter_max_length_on_error": "0",
+}
 
 
 def find_bin_dir(explicit: Path | None = None) -> Path:
@@ -264,6 +275,7 @@ class LocalPostgres:
                 "shared_buffers = '256MB'\n"
                 "logging_collector = off\n"
             )
+        self._ensure_log_privacy()
         self.state_path.write_text(json.dumps(state.__dict__))
         self.state_path.chmod(0o600)
         if self.as_root:
@@ -313,11 +325,25 @@ class LocalPostgres:
         proc = self._run([self._bin("pg_ctl"), "-D", str(self.data_dir), "status"], check=False)
         return proc.returncode == 0
 
+    def _ensure_log_privacy(self) -> bool:
+        """Add the log settings to postgresql.conf once (clusters made before issue 10 too);
+        True when they were added now."""
+        conf = self.data_dir / "postgresql.conf"
+        if LOG_PRIVACY_MARK in conf.read_text():
+            return False
+        with conf.open("a") as f:  # later lines win over earlier ones
+            f.write(f"\n{LOG_PRIVACY_MARK}\n")
+            f.writelines(f"{name} = '{value}'\n" for name, value in LOG_PRIVACY.items())
+        return True
+
     def start(self) -> None:
-        if self.is_running():
-            return
         if not (self.data_dir / "PG_VERSION").exists():
             self.init()
+            return
+        added = self._ensure_log_privacy()
+        if self.is_running():
+            if added:  # all of them take effect on reload
+                self._run([self._bin("pg_ctl"), "-D", str(self.data_dir), "reload"])
             return
         self._log(f"starting PostgreSQL on 127.0.0.1:{self.state().port} …")
         log_file = self.data_dir / "server.log"

@@ -7,15 +7,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from geo_outreach.core.i18n import N_
 from geo_outreach.core.vocab import OSM_ATTRIBUTION
 
 Mode = Literal["streetwork", "joint", "akcja-zima", "inspection", "sos-bus"]
 LeftOutReason = Literal["unreachable", "no_time", "lower_priority"]
 
-LEFT_OUT_LABELS: dict[str, tuple[str, str, str]] = {
-    "unreachable": ("nieosiągalne siecią ulic", "unreachable on the street network", "недосяжне"),
-    "no_time": ("brak czasu w zmianie", "no time left in the shift", "бракує часу"),
-    "lower_priority": ("niższy priorytet", "lower priority", "нижчий пріоритет"),
+# Why a site is not on any route: the Polish label, translated through the catalogue.
+LEFT_OUT_LABELS: dict[str, str] = {
+    "unreachable": N_("nieosiągalne siecią ulic"),
+    "no_time": N_("brak czasu w zmianie"),
+    "lower_priority": N_("niższy priorytet"),
 }
 
 

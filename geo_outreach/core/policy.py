@@ -8,21 +8,22 @@ patrol, confidential facilities) are stated here as predicates and applied by th
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
 from geo_outreach.core.errors import GeoOutreachError
+from geo_outreach.core.i18n import N_
 
-Labels = dict[str, tuple[str, str, str]]  # code -> (pl, en, uk)
-
-ROLES: Labels = {
-    "streetworker": ("streetworker", "streetworker", "стрітворкер"),
-    "coordinator": ("koordynator / planista", "coordinator (planner)", "координатор"),
-    "partner": ("partner (straż miejska / policja)", "partner (city guard / police)", "партнер"),
-    "ngo": ("organizacja pozarządowa", "NGO", "громадська організація"),
-    "admin": ("administrator", "administrator", "адміністратор"),
-    "public": ("publiczny (bez logowania)", "public (anonymous)", "публічний (анонімно)"),
+# code -> Polish label (the translation catalogue's msgid, see geo_outreach.core.i18n)
+ROLES: dict[str, str] = {
+    "streetworker": N_("streetworker"),
+    "coordinator": N_("koordynator / planista"),
+    "partner": N_("partner (straż miejska / policja)"),
+    "ngo": N_("organizacja pozarządowa"),
+    "admin": N_("administrator"),
+    "public": N_("publiczny (bez logowania)"),
 }
 # Named accounts; "public" is whoever sends no token.
 ACCOUNT_ROLES: tuple[str, ...] = tuple(r for r in ROLES if r != "public")
@@ -56,6 +57,9 @@ RULES: dict[tuple[str, str], frozenset[str]] = {
     ("free_beds", "update"): frozenset({"coordinator", "admin", "ngo"}),
     ("areas", "read"): NAMED,
     ("areas", "export"): NAMED,
+    # File imports (the office console's upload, dry run first): areas, sites, facilities and
+    # observations → sites and visits.
+    ("imports", "create"): frozenset({"coordinator", "admin"}),
     # The public layer: public facilities and the SOS bus, for everyone.
     ("public", "read"): EVERYONE,
     ("public", "export"): EVERYONE,
@@ -65,6 +69,22 @@ RULES: dict[tuple[str, str], frozenset[str]] = {
     ("maps_live", "read"): STAFF,
     ("maps_planner", "read"): frozenset({"coordinator"}),
     ("maps_public", "read"): EVERYONE,
+    # The field app (/app/): its data is cut to what each of these roles may see.
+    ("field_app", "read"): STAFF | {"partner"},
+    # Site changes made offline that found the site changed: kept for a coordinator's review.
+    ("site_changes", "read"): STAFF,
+    ("site_changes", "update"): frozenset({"coordinator"}),
+    # The lost-phone button: end every session and token of an account.
+    ("accounts", "update"): frozenset({"admin"}),
+    # Issue 16: blank one visit's note or one site's free text now (with a reason, audited).
+    ("redaction", "update"): frozenset({"admin"}),
+    # Issue 14: anyone may alert the teams and read the status of an alert by its code; only
+    # coordinators see and decide alerts (never partners, never the public layer or exports).
+    ("public_alerts", "create"): EVERYONE,
+    ("public_alert_status", "read"): EVERYONE,
+    ("alerts", "read"): frozenset({"coordinator"}),
+    ("alerts", "update"): frozenset({"coordinator"}),
+    ("winter", "read"): frozenset({"coordinator"}),
 }
 
 # Reads and writes of these resources are written to audit_log, denied attempts included.
@@ -237,16 +257,71 @@ def fields(resource: str, role: str) -> tuple[str, ...]:
     return FIELDS.get((resource, role), ())
 
 
+# -- a partner on a running joint patrol ------------------------------------------------------
+# One rule, asked two ways: of one patrol in Python (with the reason, for a 403) by
+# `partner_may_open`, and of a whole table in SQL (lists, OGC items, exports) by
+# `partner_patrols_sql`. Each clause states both forms side by side, from the same constants.
+PARTNER_PATROL_KIND = "joint"
+PATROL_CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True)
+class PatrolFacts:
+    kind: str
+    status: str
+    start: datetime
+    end: datetime
+    now: datetime
+    member: bool  # the partner is assigned to the patrol
+
+
+@dataclass(frozen=True)
+class _Clause:
+    refusal: str  # why the partner may not, when the clause fails
+    sql: str  # over `patrols t`, with the parameters of partner_patrols_sql
+    holds: Callable[[PatrolFacts], bool]
+
+
+PARTNER_PATROL_RULE: tuple[_Clause, ...] = (
+    _Clause(
+        "you are not assigned to this patrol",
+        "t.id IN (SELECT patrol_id FROM patrol_members WHERE user_id = :partner_member)",
+        lambda p: p.member,
+    ),
+    _Clause(
+        "only joint patrols are shared with partners",
+        "t.kind = :partner_kind",
+        lambda p: p.kind == PARTNER_PATROL_KIND,
+    ),
+    _Clause(
+        "the patrol was cancelled",
+        "t.status <> :partner_cancelled",
+        lambda p: p.status != PATROL_CANCELLED,
+    ),
+    _Clause(
+        "the patrol's sites are shared only during the patrol",
+        "now() BETWEEN t.planned_start - :partner_margin AND t.planned_end + :partner_margin",
+        lambda p: p.start - PATROL_MARGIN <= p.now <= p.end + PATROL_MARGIN,
+    ),
+)
+
+
 def partner_may_open(
     *, kind: str, status: str, start: datetime, end: datetime, now: datetime, member: bool
 ) -> str | None:
     """Why a partner may not see this patrol's sites now, or None when it may."""
-    if not member:
-        return "you are not assigned to this patrol"
-    if kind != "joint":
-        return "only joint patrols are shared with partners"
-    if status == "cancelled":
-        return "the patrol was cancelled"
-    if not (start - PATROL_MARGIN <= now <= end + PATROL_MARGIN):
-        return "the patrol's sites are shared only during the patrol"
-    return None
+    facts = PatrolFacts(kind, status, start, end, now, member)
+    return next((c.refusal for c in PARTNER_PATROL_RULE if not c.holds(facts)), None)
+
+
+def partner_patrols_sql(member: uuid.UUID | None) -> tuple[str, dict[str, object]]:
+    """The same rule as a WHERE fragment over `patrols t` (at the database's now()) and its
+    bound parameters: the patrols this partner may see now."""
+    sql = " AND ".join(f"({c.sql})" for c in PARTNER_PATROL_RULE)
+    params: dict[str, object] = {
+        "partner_member": member or uuid.UUID(int=0),  # no account: matches no membership
+        "partner_kind": PARTNER_PATROL_KIND,
+        "partner_cancelled": PATROL_CANCELLED,
+        "partner_margin": PATROL_MARGIN,
+    }
+    return sql, params

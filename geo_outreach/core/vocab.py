@@ -1,120 +1,116 @@
-"""Controlled vocabularies shared by layers, maps and reports, with labels in pl / en / uk.
+"""Controlled vocabularies shared by layers, maps and reports, with their labels for people.
 
-Codes are ASCII and stable (they are stored); labels are for people. Polish first.
+Codes are ASCII and stable (they are stored); a label is the Polish text, which is also its msgid
+in the translation catalogue (geo_outreach.core.i18n), so `label` gives it in pl, en or uk.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from geo_outreach.core.i18n import N_, Lang, translator
 
 # Carried by every map and export built from OSM data (ODbL 1.0).
 OSM_ATTRIBUTION = "© OpenStreetMap contributors"
 
-Lang = Literal["pl", "en", "uk"]
-Labels = dict[str, tuple[str, str, str]]  # code -> (pl, en, uk)
+__all__ = ["Lang"]  # re-exported: maps, reports and the API take the language from here
+
+Labels = dict[str, str]  # code -> Polish label (the catalogue's msgid)
 
 # The place list of the national homelessness count (miejsca niemieszkalne).
 SITE_CATEGORIES: Labels = {
-    "altana_dzialkowa": ("altana / domek działkowy", "allotment shed", "дачний будиночок"),
-    "pustostan": ("pustostan", "empty building", "покинута будівля"),
-    "klatka_schodowa": ("klatka schodowa", "stairwell", "під'їзд / сходова клітка"),
-    "piwnica": ("piwnica", "cellar", "підвал"),
-    "dworzec_peron": ("dworzec / peron", "station / platform", "вокзал / перон"),
-    "altana_smietnikowa": ("altana śmietnikowa", "bin shelter", "сміттєвий павільйон"),
-    "kanal_cieplowniczy": ("kanał ciepłowniczy", "heating duct", "тепловий колектор"),
-    "park_skwer": ("park / skwer", "park / square", "парк / сквер"),
-    "las": ("las", "woods", "ліс"),
-    "plaza": ("plaża", "beach", "пляж"),
-    "namiot_szalas": ("namiot / szałas", "tent / shack", "намет / курінь"),
-    "pojazd": ("pojazd", "vehicle", "транспортний засіб"),
-    "inne": ("inne", "other", "інше"),
+    "altana_dzialkowa": N_("altana / domek działkowy"),
+    "pustostan": N_("pustostan"),
+    "klatka_schodowa": N_("klatka schodowa"),
+    "piwnica": N_("piwnica"),
+    "dworzec_peron": N_("dworzec / peron"),
+    "altana_smietnikowa": N_("altana śmietnikowa"),
+    "kanal_cieplowniczy": N_("kanał ciepłowniczy"),
+    "park_skwer": N_("park / skwer"),
+    "las": N_("las"),
+    "plaza": N_("plaża"),
+    "namiot_szalas": N_("namiot / szałas"),
+    "pojazd": N_("pojazd"),
+    "inne": N_("inne"),
 }
 
 SITE_STATUSES: Labels = {
-    "active": ("zamieszkałe", "active", "заселене"),
-    "seasonal": ("sezonowe", "seasonal", "сезонне"),
-    "inactive": ("nieużywane", "inactive", "невикористовуване"),
-    "closed": ("zlikwidowane", "closed", "ліквідоване"),
+    "active": N_("zamieszkałe"),
+    "seasonal": N_("sezonowe"),
+    "inactive": N_("nieużywane"),
+    "closed": N_("zlikwidowane"),
 }
+# A live site may have people tonight: plans, coverage, heat maps and the demo's visits use it.
+LIVE_SITE_STATUSES: tuple[str, ...] = ("active", "seasonal")
 
 HAZARDS: Labels = {
-    "fire": ("ryzyko pożaru", "fire", "пожежа"),
-    "carbon_monoxide": ("czad", "carbon monoxide", "чадний газ"),
-    "cold_exposure": ("wychłodzenie", "cold exposure", "переохолодження"),
-    "flooding": ("zalewanie", "flooding", "затоплення"),
-    "aggressive_dog": ("agresywny pies", "aggressive dog", "агресивний собака"),
-    "structural_collapse": ("ryzyko zawalenia", "structural collapse", "обвал"),
-    "needles": ("igły / strzykawki", "needles", "голки / шприци"),
-    "traffic": ("ruch uliczny / tory", "traffic / tracks", "рух транспорту / колії"),
-    "other": ("inne zagrożenie", "other hazard", "інша небезпека"),
+    "fire": N_("ryzyko pożaru"),
+    "carbon_monoxide": N_("czad"),
+    "cold_exposure": N_("wychłodzenie"),
+    "flooding": N_("zalewanie"),
+    "aggressive_dog": N_("agresywny pies"),
+    "structural_collapse": N_("ryzyko zawalenia"),
+    "needles": N_("igły / strzykawki"),
+    "traffic": N_("ruch uliczny / tory"),
+    "other": N_("inne zagrożenie"),
 }
 
 HELP_KINDS: Labels = {
-    "pre_medical_aid": ("pomoc przedmedyczna", "pre-medical aid", "долікарська допомога"),
-    "hot_meal": ("gorący posiłek", "hot meal", "гаряча їжа"),
-    "clothes": ("odzież", "clothes", "одяг"),
-    "information": ("informacja", "information", "інформація"),
-    "referral": ("skierowanie", "referral", "направлення"),
+    "pre_medical_aid": N_("pomoc przedmedyczna"),
+    "hot_meal": N_("gorący posiłek"),
+    "clothes": N_("odzież"),
+    "information": N_("informacja"),
+    "referral": N_("skierowanie"),
 }
 
 # The ladder of help, from emergency to housing, plus offices and medical points.
 FACILITY_TYPES: Labels = {
-    "ogrzewalnia": ("ogrzewalnia", "warming centre", "пункт обігріву"),
-    "noclegownia": ("noclegownia", "night shelter", "нічліжка"),
-    "schronisko": ("schronisko", "shelter", "притулок"),
-    "schronisko_uslugi_opiekuncze": (
-        "schronisko z usługami opiekuńczymi",
-        "shelter with care services",
-        "притулок з опікунськими послугами",
-    ),
-    "mieszkanie_treningowe": ("mieszkanie treningowe", "training flat", "тренувальна квартира"),
-    "mieszkanie_chronione": ("mieszkanie chronione", "protected flat", "захищена квартира"),
-    "zimowy_punkt_interwencyjny": (
-        "Zimowy Punkt Interwencyjny",
-        "winter intervention point",
-        "зимовий інтервенційний пункт",
-    ),
-    "jadlodajnia": ("jadłodajnia", "soup kitchen", "їдальня"),
-    "mops": ("biuro MOPS", "MOPS office", "офіс MOPS"),
-    "punkt_medyczny": ("punkt medyczny", "medical point", "медичний пункт"),
+    "ogrzewalnia": N_("ogrzewalnia"),
+    "noclegownia": N_("noclegownia"),
+    "schronisko": N_("schronisko"),
+    "schronisko_uslugi_opiekuncze": N_("schronisko z usługami opiekuńczymi"),
+    "mieszkanie_treningowe": N_("mieszkanie treningowe"),
+    "mieszkanie_chronione": N_("mieszkanie chronione"),
+    "zimowy_punkt_interwencyjny": N_("Zimowy Punkt Interwencyjny"),
+    "jadlodajnia": N_("jadłodajnia"),
+    "mops": N_("biuro MOPS"),
+    "punkt_medyczny": N_("punkt medyczny"),
 }
 
 PATROL_KINDS: Labels = {
-    "joint": ("patrol wspólny", "joint patrol", "спільний патруль"),
-    "streetwork": ("streetworking", "streetwork", "стрітворкінг"),
-    "sos_bus": ("dyżur autobusu SOS", "SOS bus duty", "чергування автобуса SOS"),
-    "akcja_zima": ("Akcja Zima", "Akcja Zima (cold night)", "Акція Зима"),
-    "inspection": ("kontrola / liczenie", "inspection / count", "перевірка / підрахунок"),
+    "joint": N_("patrol wspólny"),
+    "streetwork": N_("streetworking"),
+    "sos_bus": N_("dyżur autobusu SOS"),
+    "akcja_zima": N_("Akcja Zima"),
+    "inspection": N_("kontrola / liczenie"),
 }
 
 PATROL_STATUSES: Labels = {
-    "planned": ("zaplanowany", "planned", "заплановано"),
-    "in_progress": ("w trakcie", "in progress", "триває"),
-    "done": ("zakończony", "done", "завершено"),
-    "cancelled": ("odwołany", "cancelled", "скасовано"),
+    "planned": N_("zaplanowany"),
+    "in_progress": N_("w trakcie"),
+    "done": N_("zakończony"),
+    "cancelled": N_("odwołany"),
 }
 
 AGENCIES: Labels = {
-    "mops": ("MOPS", "municipal welfare centre", "MOPS"),
-    "straz_miejska": ("Straż Miejska", "city guard", "міська варта"),
-    "policja": ("Policja", "police", "поліція"),
-    "ngo": ("organizacja pozarządowa", "NGO", "громадська організація"),
-    "ratownictwo": ("ratownik medyczny", "paramedic", "парамедик"),
-    "other": ("inna", "other", "інше"),
+    "mops": N_("MOPS"),
+    "straz_miejska": N_("Straż Miejska"),
+    "policja": N_("Policja"),
+    "ngo": N_("organizacja pozarządowa"),
+    "ratownictwo": N_("ratownik medyczny"),
+    "other": N_("inna"),
 }
 
 AREA_KINDS: Labels = {
-    "city": ("miasto", "city", "місто"),
-    "district": ("dzielnica", "district", "район"),
-    "area": ("obszar", "area", "територія"),
+    "city": N_("miasto"),
+    "district": N_("dzielnica"),
+    "area": N_("obszar"),
 }
 
 WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")  # HSDS / RFC 5545 BYDAY codes
 
 
 def label(vocab: Labels, code: str, lang: Lang = "pl") -> str:
-    pl, en, uk = vocab[code]
-    return {"pl": pl, "en": en, "uk": uk}[lang]
+    """The label of a code in `lang`, from the catalogue."""
+    return translator(lang).gettext(vocab[code])
 
 
 def sql_in(column: str, vocab: Labels | tuple[str, ...]) -> str:

@@ -22,7 +22,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from geo_outreach.core.errors import GeoOutreachError
-from geo_outreach.core.vocab import OSM_ATTRIBUTION
+from geo_outreach.core.vocab import LIVE_SITE_STATUSES, OSM_ATTRIBUTION
 from geo_outreach.demo.source import DemoBusRoute, DemoSite, demo_sites, demo_sos_bus_route
 from geo_outreach.io import files as io
 from layers.models import (
@@ -90,7 +90,14 @@ def load_areas(session: Session, data_dir: Path) -> int:
         (boundaries / "sopot.geojson", "city"),
     ):
         result = io.import_file(
-            session, "areas", file, actor=ACTOR, service_area=DEMO_AREA, kind=kind, is_demo=True
+            session,
+            "areas",
+            file,
+            actor=ACTOR,
+            role="demo",
+            service_area=DEMO_AREA,
+            kind=kind,
+            is_demo=True,
         )
         added += result.inserted
     # Gdańsk as a city: the union of its districts, so every site has a city.
@@ -419,7 +426,7 @@ def patrols_and_visits(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
     """A year of patrols with their stops and visits, of the order of Sopot's 2024 figures."""
     xy = np.array([(s.lon, s.lat) for s in sites])
-    live = np.array([s.status in ("active", "seasonal") for s in sites])
+    live = np.array([s.status in LIVE_SITE_STATUSES for s in sites])
     patrols: list[dict[str, Any]] = []
     stops: list[dict[str, Any]] = []
     visits: list[dict[str, Any]] = []
@@ -481,7 +488,7 @@ def _visit(
     kind: str,
     rng: np.random.Generator,
 ) -> dict[str, Any]:
-    present = site.estimated_people if site.status in ("active", "seasonal") else 0
+    present = site.estimated_people if site.status in LIVE_SITE_STATUSES else 0
     met = int(rng.binomial(present, 0.6)) if present else int(rng.random() < 0.1)
     winter = at.month in (1, 2, 3, 11, 12)
     aided = int(rng.binomial(met, 0.32))

@@ -14,7 +14,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal, Protocol
 
 import numpy as np
 import osmium
@@ -674,217 +674,486 @@ def _street(name: str) -> str:
     return f"ul. {name}"
 
 
-def _named(category: str, text: str, name: str, *, spot: bool = False) -> _Label:
-    """A label from the feature's own name if it has one, else the generic text plus the code."""
-    if name:
-        return _Label(category, name if spot else f"{text} – {name}", True, spot)
-    return _Label(category, text, False)
+# -- which OSM features stand for which kind of site: an ordered rule table --------------------
+#
+# `_RULES` is read top to bottom and the first rule whose condition holds decides. A rule's
+# outcome is either a label (`_Out`) or a nested table, tried only when its condition holds; a
+# nested table where nothing matches passes on to the next rule. Order matters: an abandoned
+# building with a name is a squat before it is anything else.
+
+
+@dataclass(frozen=True)
+class _Feature:
+    kind: int
+    osm_id: int
+    tags: dict[str, str]
+    name: str  # the stripped `name` tag, '' when absent
+
+
+class _Pred(Protocol):
+    def __call__(self, f: _Feature) -> bool: ...
+
+    # Keys of which at least one must be set for the predicate to hold (None: no such keys).
+    # Lets the interpreter skip a rule at C speed: most features match no rule at all.
+    def needs(self) -> frozenset[str] | None: ...
+
+
+@dataclass(frozen=True)
+class _Tag:
+    """The tag's value is one of `values`."""
+
+    key: str
+    values: frozenset[str]
+
+    def __call__(self, f: _Feature) -> bool:
+        return f.tags.get(self.key, "") in self.values
+
+    def needs(self) -> frozenset[str] | None:
+        return None if "" in self.values else frozenset({self.key})
+
+
+@dataclass(frozen=True)
+class _Has:
+    """The tag is set to a non-empty value (`present`: set at all, even to '')."""
+
+    key: str
+    present: bool = False
+
+    def __call__(self, f: _Feature) -> bool:
+        return self.key in f.tags if self.present else bool(f.tags.get(self.key))
+
+    def needs(self) -> frozenset[str] | None:
+        return frozenset({self.key})
+
+
+@dataclass(frozen=True)
+class _Kind:
+    kind: int
+
+    def __call__(self, f: _Feature) -> bool:
+        return f.kind == self.kind
+
+    def needs(self) -> frozenset[str] | None:
+        return None
+
+
+@dataclass(frozen=True)
+class _IdBucket:
+    """osm_id % `mod` falls in [low, high): a fixed share of a feature class, whatever the seed."""
+
+    mod: int
+    low: int
+    high: int
+
+    def __call__(self, f: _Feature) -> bool:
+        return self.low <= f.osm_id % self.mod < self.high
+
+    def needs(self) -> frozenset[str] | None:
+        return None
+
+
+@dataclass(frozen=True)
+class _NameStarts:
+    prefixes: tuple[str, ...]
+
+    def __call__(self, f: _Feature) -> bool:
+        return f.name.lower().startswith(self.prefixes)
+
+    def needs(self) -> frozenset[str] | None:
+        return None
+
+
+@dataclass(frozen=True)
+class _NameHas:
+    part: str
+
+    def __call__(self, f: _Feature) -> bool:
+        return self.part in f.name.lower()
+
+    def needs(self) -> frozenset[str] | None:
+        return None
+
+
+@dataclass(frozen=True)
+class _FirstOf:
+    """The first of `keys` that is set has a value outside `unless`."""
+
+    keys: tuple[str, ...]
+    unless: frozenset[str]
+
+    def __call__(self, f: _Feature) -> bool:
+        value = next((f.tags[k] for k in self.keys if k in f.tags), None)
+        return value is not None and value not in self.unless
+
+    def needs(self) -> frozenset[str] | None:
+        return frozenset(self.keys)
+
+
+@dataclass(frozen=True)
+class _All:
+    preds: tuple[_Pred, ...]
+
+    def __call__(self, f: _Feature) -> bool:
+        for pred in self.preds:  # noqa: SIM110 - a loop: ~2M calls per extract, all() is slower
+            if not pred(f):
+                return False
+        return True
+
+    def needs(self) -> frozenset[str] | None:
+        known = [n for n in (p.needs() for p in self.preds) if n is not None]
+        return min(known, key=len) if known else None  # any one part's keys will do
+
+
+@dataclass(frozen=True)
+class _Any:
+    preds: tuple[_Pred, ...]
+
+    def __call__(self, f: _Feature) -> bool:
+        for pred in self.preds:  # noqa: SIM110 - as in _All
+            if pred(f):
+                return True
+        return False
+
+    def needs(self) -> frozenset[str] | None:
+        parts = [p.needs() for p in self.preds]
+        return None if any(n is None for n in parts) else frozenset().union(*parts)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class _Not:
+    pred: _Pred
+
+    def __call__(self, f: _Feature) -> bool:
+        return not self.pred(f)
+
+    def needs(self) -> frozenset[str] | None:
+        return None
+
+
+def _tag(key: str, *values: str) -> _Tag:
+    return _Tag(key, frozenset(values))
+
+
+def _all(*preds: _Pred) -> _All:
+    return _All(preds)
+
+
+def _any(*preds: _Pred) -> _Any:
+    return _Any(preds)
+
+
+_ALWAYS: Final = _All(())
+
+# Where a label's place name comes from: the feature's own name, none, the name read as a street
+# ("ul. X", '' for code-like names), the entrance's street (never its house number), or, for a
+# squat, the building's own name (a node's name is a former business's, a street's the street's).
+_NameSource = Literal["own", "none", "street", "addr_street", "former"]
+
+
+@dataclass(frozen=True)
+class _Out:
+    """A label: `text` alone when there is no place name, else `fmt` filled in with it."""
+
+    category: str
+    text: str
+    name: _NameSource = "none"
+    fmt: str = "{text} – {name}"
+    spot: bool = False  # a named area: the name alone, and a spot inside it is appended later
+
+
+def _spot(category: str, text: str) -> _Out:
+    return _Out(category, text, "own", "{name}", spot=True)
+
+
+@dataclass(frozen=True)
+class _Rule:
+    when: _Pred
+    then: _Out | _Table
+
+
+class _Table:
+    """Ordered rules; `first` is the tiny interpreter (a nested table that finds nothing passes).
+
+    Rules are indexed by the keys they need, so a feature only tries the rules its keys can
+    match (most features match none), in table order.
+    """
+
+    def __init__(self, *rules: _Rule) -> None:
+        self.rules = rules
+        by_key: dict[str, list[int]] = {}
+        always: list[int] = []
+        for i, rule in enumerate(rules):
+            needs = rule.when.needs()
+            if needs is None:
+                always.append(i)
+            for key in needs or ():
+                by_key.setdefault(key, []).append(i)
+        self._by_key = {k: tuple(v) for k, v in by_key.items()}
+        self._always = tuple(always)
+
+    def first(self, f: _Feature) -> _Label | None:
+        tried = set(self._always)
+        for key in f.tags:
+            tried.update(self._by_key.get(key, ()))
+        for i in sorted(tried):
+            rule = self.rules[i]
+            if not rule.when(f):
+                continue
+            if isinstance(rule.then, _Out):
+                return _label(rule.then, f)
+            found = rule.then.first(f)
+            if found is not None:
+                return found
+        return None
+
+
+def _place_name(source: _NameSource, f: _Feature) -> str:
+    if source == "own":
+        return f.name
+    if source == "street":
+        return _street(f.name)
+    if source == "addr_street":
+        return _street(f.tags.get("addr:street", ""))
+    if source == "former":
+        return "" if f.tags.get("highway") or f.kind == _NODE else f.name
+    return ""
+
+
+def _label(out: _Out, f: _Feature) -> _Label:
+    name = _place_name(out.name, f)
+    if not name:
+        return _Label(out.category, out.text, False)
+    brand = _rail_brand(f.tags) if "{brand}" in out.fmt else ""
+    return _Label(
+        out.category, out.fmt.format(text=out.text, name=name, brand=brand), True, out.spot
+    )
+
+
+_DISUSED_NODE_KEYS: Final = ("shop", "amenity", "building")  # a disused stop pole is no building
+_DISUSED_WAY_KEYS: Final = ("shop", "amenity", "building", "leisure", "railway", "landuse")
+# A former cemetery, ferry stop or car park is no empty building.
+_NOT_A_SQUAT: Final = frozenset(
+    {"cemetery", "grave_yard", "ferry_terminal", "parking", "bicycle_parking"}
+)
+_LIFECYCLE: Final = ("disused", "abandoned")
+
+
+def _disused(keys: tuple[str, ...]) -> _FirstOf:
+    return _FirstOf(tuple(f"{p}:{k}" for p in _LIFECYCLE for k in keys), _NOT_A_SQUAT)
+
+
+_STATION: Final = _any(_tag("railway", "station", "halt"), _tag("public_transport", "station"))
+_PLATFORM_WAY: Final = _all(
+    _Kind(_WAY),
+    _any(
+        _tag("railway", "platform"),
+        _tag("public_transport", "platform"),
+        _tag("highway", "platform"),
+    ),
+)
+_BEACH: Final = _any(_tag("natural", "beach", "sand"), _tag("leisure", "beach_resort"))
+_GREEN: Final = _any(
+    _tag("leisure", "park", "garden", "dog_park", "common", "recreation_ground"),
+    _tag("landuse", "grass", "recreation_ground", "village_green", "meadow"),
+    _tag("natural", "grassland"),
+    _tag("historic", "park"),
+    _tag("place", "square"),
+)
+_TUNNEL: Final = _tag("tunnel", "yes", "culvert")
+_BRIDGE: Final = _tag("bridge", "yes", "viaduct", "boardwalk", "movable")
+_FOOT: Final = _tag("highway", *_FOOT_WAYS)
+_ROAD: Final = _Has("highway")
+_HOUSING: Final = _tag("highway", "residential", "living_street")
+
+_RULES: Final = _Table(
+    # Abandoned or disused places.
+    _Rule(
+        _any(
+            _all(_Kind(_NODE), _disused(_DISUSED_NODE_KEYS)),
+            _all(_Kind(_WAY), _disused(_DISUSED_WAY_KEYS)),
+            _tag("building", "ruins", "abandoned", "disused", "construction"),
+            _tag("abandoned", "yes"),
+            _tag("disused", "yes"),
+            _tag("ruins", "yes"),
+            _all(_Kind(_WAY), _tag("railway", "disused", "abandoned", "razed")),
+            _tag("highway", "construction"),
+            _tag("landuse", "construction", "brownfield"),
+        ),
+        _Table(
+            _Rule(
+                _any(_Has("railway"), _Has("disused:railway"), _Has("abandoned:railway")),
+                _Out("pustostan", "Pustostan przy dawnej bocznicy", "former"),
+            ),
+            _Rule(
+                _any(
+                    _tag("highway", "construction"),
+                    _tag("landuse", "construction"),
+                    _tag("building", "construction"),
+                ),
+                _Out("pustostan", "Opuszczony plac budowy", "former"),
+            ),
+            _Rule(
+                _any(_Has("disused:leisure"), _Has("abandoned:leisure")),
+                _Out("pustostan", "Opuszczony obiekt sportowy", "former"),
+            ),
+            _Rule(_Kind(_NODE), _Out("pustostan", "Pustostan – dawny lokal", "former")),
+            _Rule(_ALWAYS, _Out("pustostan", "Pustostan", "former")),
+        ),
+    ),
+    # Stations and platforms (not yet built ones).
+    _Rule(
+        _all(_Not(_tag("railway", "proposed")), _Not(_Has("proposed", present=True))),
+        _Table(
+            _Rule(
+                _all(_STATION, _tag("railway", "station")),
+                _Out("dworzec_peron", "Peron", "own", "Dworzec {name} – hala"),
+            ),
+            _Rule(_STATION, _Out("dworzec_peron", "Peron", "own", "Peron {brand}{name}")),
+            _Rule(
+                _tag("amenity", "bus_station"),
+                _Out("dworzec_peron", "Dworzec autobusowy – poczekalnia", "own"),
+            ),
+            _Rule(_PLATFORM_WAY, _Out("dworzec_peron", "Peron", "own", "Peron {name}")),
+        ),
+    ),
+    # Beaches, shores and piers.
+    _Rule(_all(_BEACH, _NameHas("plaż")), _Out("plaza", "Dzika plaża", "own", "{name}")),
+    _Rule(_BEACH, _Out("plaza", "Dzika plaża", "own", "Plaża {name}")),
+    _Rule(_tag("natural", "coastline"), _Out("plaza", "Dzika plaża")),
+    _Rule(_tag("man_made", "pier"), _Out("plaza", "Brzeg przy pomoście", "own")),
+    _Rule(_tag("natural", "water"), _Out("plaza", "Brzeg nad wodą", "own")),
+    # Woods.
+    _Rule(_tag("natural", "scrub"), _spot("las", "Zagajnik")),
+    _Rule(
+        _any(
+            _tag("landuse", "forest"),
+            _tag("natural", "wood", "heath"),
+            _all(_tag("leisure", "park"), _NameStarts(("las ", "lasek"))),
+        ),
+        _spot("las", "Las"),
+    ),
+    # Allotment gardens.
+    _Rule(
+        _any(_tag("landuse", "allotments"), _tag("garden:type", "allotment")),
+        _Out("altana_dzialkowa", "Ogródki działkowe – altana", "own"),
+    ),
+    # Parks, squares, green strips and playgrounds.
+    _Rule(_tag("leisure", "playground"), _spot("park_skwer", "Plac zabaw")),
+    _Rule(
+        _any(_tag("landuse", "grass"), _tag("natural", "grassland")),
+        _spot("park_skwer", "Zieleniec"),
+    ),
+    _Rule(_GREEN, _spot("park_skwer", "Skwer")),
+    # Shelters, huts and camps.
+    _Rule(
+        _all(_tag("amenity", "shelter"), _Not(_tag("shelter_type", "public_transport"))),
+        _Out("namiot_szalas", "Wiata – szałas", "own"),
+    ),
+    _Rule(
+        _tag("tourism", "camp_site", "wilderness_hut"),
+        _Out("namiot_szalas", "Obozowisko – namiot", "own"),
+    ),
+    # Bin shelters.
+    _Rule(
+        _tag("amenity", "waste_disposal", "recycling"),
+        _Out("altana_smietnikowa", "Altana śmietnikowa"),
+    ),
+    # Vehicles: parkings and garage ramps.
+    _Rule(
+        _all(_tag("amenity", "parking"), _tag("parking", "underground", "multi-storey")),
+        _Out("pojazd", "Garaż – samochód", "own", "{name} – samochód"),
+    ),
+    _Rule(
+        _tag("amenity", "parking"),
+        _Out("pojazd", "Parking – samochód", "own", "{name} – samochód"),
+    ),
+    _Rule(_tag("amenity", "parking_entrance"), _Out("pojazd", "Wjazd do garażu – samochód")),
+    _Rule(
+        _all(_tag("highway", "service"), _tag("tunnel", "yes")),
+        _Out("pojazd", "Zjazd do garażu – samochód"),
+    ),
+    _Rule(_tag("building", "garage", "garages"), _Out("pojazd", "Garaże – samochód")),
+    # Heat pipelines, where mapped.
+    _Rule(
+        _all(_tag("man_made", "pipeline"), _tag("substance", "heat", "hot_water", "steam")),
+        _Out("kanal_cieplowniczy", "Kanał ciepłowniczy"),
+    ),
+    # Underpasses, viaducts, gateways and stop shelters.
+    _Rule(_all(_TUNNEL, _FOOT), _Out("inne", "Przejście podziemne", "own")),
+    _Rule(_all(_TUNNEL, _ROAD), _Out("inne", "Wnęka przy tunelu", "street")),
+    _Rule(_all(_BRIDGE, _FOOT), _Out("inne", "Pod kładką")),
+    _Rule(_all(_BRIDGE, _ROAD), _Out("inne", "Pod wiaduktem", "street")),
+    _Rule(_tag("man_made", "bridge"), _Out("inne", "Pod mostem", "own")),
+    _Rule(
+        _all(_tag("tunnel", "building_passage"), _ROAD),
+        _Out("inne", "Przejazd bramowy", "street"),
+    ),
+    _Rule(_tag("tunnel", "building_passage"), _Out("inne", "Przejazd bramowy")),
+    _Rule(
+        _any(
+            _tag("amenity", "shelter"),
+            _all(_Kind(_NODE), _tag("public_transport", "platform"), _tag("shelter", "yes")),
+        ),
+        _Out("inne", "Wiata przystankowa", "own"),
+    ),
+    _Rule(_tag("amenity", "toilets"), _Out("inne", "Przy toalecie publicznej")),
+    # Stairwells and cellars, from mapped building entrances and buildings.
+    _Rule(
+        _all(_Kind(_NODE), _tag("entrance", "staircase", "main", "yes", "home")),
+        _Out("klatka_schodowa", "Klatka schodowa", "addr_street"),
+    ),
+    _Rule(
+        _all(_Kind(_NODE), _tag("entrance", "service", "secondary", "emergency", "exit")),
+        _Out("piwnica", "Zejście do piwnicy", "addr_street"),
+    ),
+    _Rule(
+        _all(
+            _Kind(_WAY),
+            _tag(
+                "building",
+                "yes",
+                "residential",
+                "apartments",
+                "house",
+                "detached",
+                "terrace",
+                "outbuilding",
+            ),
+        ),
+        _Out("piwnica", "Piwnica", "addr_street"),
+    ),
+    # The extract has no mapped allotments, squats, stairwells or heat ducts as such: a share
+    # of the housing-estate streets, tracks and yards stands in for them, split by OSM id.
+    _Rule(
+        _all(_tag("highway", "track"), _tag("access", "private", "no")),
+        _Out("altana_dzialkowa", "Ogródki działkowe – altana"),
+    ),
+    _Rule(
+        _all(_tag("highway", "track"), _IdBucket(4, 0, 1)),
+        _Out("namiot_szalas", "Szałas przy leśnej drodze"),
+    ),
+    _Rule(_tag("highway", "track"), _Out("las", "Las przy leśnej drodze")),
+    _Rule(
+        _all(_HOUSING, _IdBucket(10, 0, 4)),
+        _Out("kanal_cieplowniczy", "Kanał ciepłowniczy", "street"),
+    ),
+    _Rule(_all(_HOUSING, _IdBucket(10, 4, 6)), _Out("pustostan", "Pustostan", "street")),
+    _Rule(_all(_HOUSING, _IdBucket(10, 6, 8)), _Out("piwnica", "Piwnica", "street")),
+    _Rule(_HOUSING, _Out("klatka_schodowa", "Klatka schodowa", "street")),
+    _Rule(
+        _all(_tag("highway", "service"), _tag("service", "parking_aisle")),
+        _Out("pojazd", "Parking osiedlowy – samochód"),
+    ),
+    _Rule(
+        _all(_tag("highway", "service"), _tag("service", "driveway", "alley")),
+        _Out("altana_smietnikowa", "Altana śmietnikowa", "street"),
+    ),
+)
 
 
 def _classify(kind: int, osm_id: int, tags: dict[str, str]) -> _Label | None:
     """Which kind of outreach site an OSM feature stands for, if any, and its place label."""
-    name = tags.get("name", "").strip()
-    hw = tags.get("highway", "")
-    amenity = tags.get("amenity", "")
-    leisure = tags.get("leisure", "")
-    landuse = tags.get("landuse", "")
-    natural = tags.get("natural", "")
-    railway = tags.get("railway", "")
-    building = tags.get("building", "")
-
-    # Abandoned or disused places; a disused stop pole or crossing node is no building.
-    disused_any = ("shop", "amenity", "building", "leisure", "railway", "landuse")
-    disused_keys = ("shop", "amenity", "building") if kind == _NODE else disused_any
-    disused = next(
-        (
-            tags[f"{p}:{k}"]
-            for p in ("disused", "abandoned")
-            for k in disused_keys
-            if f"{p}:{k}" in tags
-        ),
-        None,
-    )
-    if disused in {"cemetery", "grave_yard", "ferry_terminal", "parking", "bicycle_parking"}:
-        disused = None  # a former cemetery or ferry stop is no empty building
-    if (
-        disused is not None
-        or building in {"ruins", "abandoned", "disused", "construction"}
-        or tags.get("abandoned") == "yes"
-        or tags.get("disused") == "yes"
-        or tags.get("ruins") == "yes"
-        or (kind == _WAY and railway in {"disused", "abandoned", "razed"})
-        or hw == "construction"
-        or landuse in {"construction", "brownfield"}
-    ):
-        if railway or tags.get("disused:railway") or tags.get("abandoned:railway"):
-            text = "Pustostan przy dawnej bocznicy"
-        elif hw == "construction" or landuse == "construction" or building == "construction":
-            text = "Opuszczony plac budowy"
-        elif tags.get("disused:leisure") or tags.get("abandoned:leisure"):
-            text = "Opuszczony obiekt sportowy"
-        elif kind == _NODE:
-            text = "Pustostan – dawny lokal"
-        else:
-            text = "Pustostan"
-        # A node's name is a former business's, and a street's name belongs to the street.
-        return _named("pustostan", text, "" if hw or kind == _NODE else name)
-
-    # Stations and platforms.
-    if railway != "proposed" and "proposed" not in tags:
-        if railway in {"station", "halt"} or tags.get("public_transport") == "station":
-            if not name:
-                return _Label("dworzec_peron", "Peron", False)
-            if railway == "station":
-                return _Label("dworzec_peron", f"Dworzec {name} – hala", True)
-            brand = _rail_brand(tags)
-            return _Label("dworzec_peron", f"Peron {brand}{name}", True)
-        if amenity == "bus_station":
-            return _named("dworzec_peron", "Dworzec autobusowy – poczekalnia", name)
-        if kind == _WAY and (
-            railway == "platform" or tags.get("public_transport") == "platform" or hw == "platform"
-        ):
-            return (
-                _Label("dworzec_peron", f"Peron {name}", True)
-                if name
-                else _Label("dworzec_peron", "Peron", False)
-            )
-
-    # Beaches, shores and piers.
-    if natural in {"beach", "sand"} or leisure == "beach_resort":
-        if name:
-            text = name if "plaż" in name.lower() else f"Plaża {name}"
-            return _Label("plaza", text, True)
-        return _Label("plaza", "Dzika plaża", False)
-    if natural == "coastline":
-        return _Label("plaza", "Dzika plaża", False)
-    if tags.get("man_made") == "pier":
-        return _named("plaza", "Brzeg przy pomoście", name)
-    if natural == "water":
-        return _named("plaza", "Brzeg nad wodą", name)
-
-    # Woods.
-    if (
-        landuse == "forest"
-        or natural in {"wood", "scrub", "heath"}
-        or (leisure == "park" and name.lower().startswith(("las ", "lasek")))
-    ):
-        return _named("las", "Zagajnik" if natural == "scrub" else "Las", name, spot=True)
-
-    # Allotment gardens.
-    if landuse == "allotments" or tags.get("garden:type") == "allotment":
-        return _named("altana_dzialkowa", "Ogródki działkowe – altana", name)
-
-    # Parks, squares, green strips and playgrounds.
-    if leisure == "playground":
-        return _named("park_skwer", "Plac zabaw", name, spot=True)
-    if (
-        leisure in {"park", "garden", "dog_park", "common", "recreation_ground"}
-        or landuse in {"grass", "recreation_ground", "village_green", "meadow"}
-        or natural == "grassland"
-        or tags.get("historic") == "park"
-        or tags.get("place") == "square"
-    ):
-        generic = "Zieleniec" if landuse == "grass" or natural == "grassland" else "Skwer"
-        return _named("park_skwer", generic, name, spot=True)
-
-    # Shelters, huts and camps.
-    shelter_type = tags.get("shelter_type", "")
-    if amenity == "shelter" and shelter_type != "public_transport":
-        return _named("namiot_szalas", "Wiata – szałas", name)
-    if tags.get("tourism") in {"camp_site", "wilderness_hut"}:
-        return _named("namiot_szalas", "Obozowisko – namiot", name)
-
-    # Bin shelters.
-    if amenity in {"waste_disposal", "recycling"}:
-        return _named("altana_smietnikowa", "Altana śmietnikowa", "")
-
-    # Vehicles: parkings and garage ramps.
-    if amenity == "parking":
-        if name:
-            return _Label("pojazd", f"{name} – samochód", True)
-        under = tags.get("parking") in {"underground", "multi-storey"}
-        return _Label("pojazd", "Garaż – samochód" if under else "Parking – samochód", False)
-    if amenity == "parking_entrance":
-        return _Label("pojazd", "Wjazd do garażu – samochód", False)
-    if hw == "service" and tags.get("tunnel") == "yes":
-        return _Label("pojazd", "Zjazd do garażu – samochód", False)
-    if building in {"garage", "garages"}:
-        return _Label("pojazd", "Garaże – samochód", False)
-
-    # Heat pipelines, where mapped.
-    if tags.get("man_made") == "pipeline" and tags.get("substance") in {
-        "heat",
-        "hot_water",
-        "steam",
-    }:
-        return _named("kanal_cieplowniczy", "Kanał ciepłowniczy", "")
-
-    # Underpasses, viaducts, gateways and stop shelters.
-    tunnel = tags.get("tunnel", "")
-    if tunnel in {"yes", "culvert"} and hw:
-        if hw in _FOOT_WAYS:
-            return _named("inne", "Przejście podziemne", name)
-        return _named("inne", "Wnęka przy tunelu", _street(name))
-    if tags.get("bridge") in {"yes", "viaduct", "boardwalk", "movable"} and hw:
-        text = "Pod kładką" if hw in _FOOT_WAYS else "Pod wiaduktem"
-        return _named("inne", text, _street(name) if hw not in _FOOT_WAYS else "")
-    if tags.get("man_made") == "bridge":
-        return _named("inne", "Pod mostem", name)
-    if tunnel == "building_passage":
-        return _named("inne", "Przejazd bramowy", _street(name) if hw else "")
-    if amenity == "shelter" or (
-        kind == _NODE
-        and tags.get("public_transport") == "platform"
-        and tags.get("shelter") == "yes"
-    ):
-        return _named("inne", "Wiata przystankowa", name)
-    if amenity == "toilets":
-        return _Label("inne", "Przy toalecie publicznej", False)
-
-    # Stairwells and cellars, from mapped building entrances (street, never a house number).
-    entrance = tags.get("entrance", "")
-    street = tags.get("addr:street", "")
-    if kind == _NODE and entrance in {"staircase", "main", "yes", "home"}:
-        return _named("klatka_schodowa", "Klatka schodowa", _street(street))
-    if kind == _NODE and entrance in {"service", "secondary", "emergency", "exit"}:
-        return _named("piwnica", "Zejście do piwnicy", _street(street))
-    if kind == _WAY and building in {
-        "yes",
-        "residential",
-        "apartments",
-        "house",
-        "detached",
-        "terrace",
-        "outbuilding",
-    }:
-        return _named("piwnica", "Piwnica", _street(street))
-
-    # The extract has no mapped allotments, squats, stairwells or heat ducts as such: a share
-    # of the housing-estate streets, tracks and yards stands in for them. The split is by OSM
-    # id, so it is fixed for a given extract whatever the seed.
-    if hw == "track":
-        if tags.get("access") in {"private", "no"}:
-            return _named("altana_dzialkowa", "Ogródki działkowe – altana", "")
-        if osm_id % 4 == 0:
-            return _named("namiot_szalas", "Szałas przy leśnej drodze", "")
-        return _named("las", "Las przy leśnej drodze", "")
-    if hw in {"residential", "living_street"}:
-        bucket = osm_id % 10
-        if bucket < 4:
-            text, category = "Kanał ciepłowniczy", "kanal_cieplowniczy"
-        elif bucket < 6:
-            text, category = "Pustostan", "pustostan"
-        elif bucket < 8:
-            text, category = "Piwnica", "piwnica"
-        else:
-            text, category = "Klatka schodowa", "klatka_schodowa"
-        return _named(category, text, _street(name))
-    service = tags.get("service", "")
-    if hw == "service" and service == "parking_aisle":
-        return _Label("pojazd", "Parking osiedlowy – samochód", False)
-    if hw == "service" and service in {"driveway", "alley"}:
-        return _named("altana_smietnikowa", "Altana śmietnikowa", _street(name))
-    return None
+    return _RULES.first(_Feature(kind, osm_id, tags, tags.get("name", "").strip()))
 
 
 def _rail_brand(tags: dict[str, str]) -> str:

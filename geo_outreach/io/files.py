@@ -1,48 +1,35 @@
-"""Import and export of layers: GeoJSON, CSV, Shapefile, GeoPackage.
+"""Import of layers from GeoJSON, CSV, XLSX, KML/KMZ, GPX, Shapefile and GeoPackage (exports:
+geo_outreach.io.exports; observations → sites and visits: geo_outreach.io.observations).
 
-Imports are all or nothing: every row is read and checked first, every problem is reported with
-its row, field and fault, and only a clean file is written, in one transaction.
+Every row is read and checked first, and every problem is reported with its row, field and
+fault. By default an import is all or nothing: only a clean file is written, in one transaction.
+With `skip_invalid` the good rows are written and the refused ones go to a report file; with
+`dry_run` nothing is written and the result says what would be.
 """
 
 from __future__ import annotations
 
 import csv
-import json
-import math
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import geopandas as gpd
-import pyogrio
 import shapely
 from pydantic import BaseModel, ValidationError
-from pyproj import CRS
-from pyproj.exceptions import CRSError
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from geo_outreach.core.errors import GeoOutreachError, RowProblem, ValidationFailed
+from geo_outreach.core.errors import GeoOutreachError, RowProblem, ValidationFailed, invalid
 from geo_outreach.core.geometry import WGS84, check, promote, to_wgs84
-from geo_outreach.core.vocab import OSM_ATTRIBUTION
+from geo_outreach.io import columns as cols
+from geo_outreach.io.readers import Table, option_crs, read_table
 from layers import areas, audit, facilities, sites
 from layers.base import Base
-from layers.models import (
-    Area,
-    Facility,
-    Patrol,
-    SleepingSite,
-    SosBusRoute,
-    SosBusStop,
-    Visit,
-)
-
-LON_NAMES = ("lon", "lng", "longitude", "x", "dlugosc")
-LAT_NAMES = ("lat", "latitude", "y", "szerokosc")
-WKT_NAMES = ("wkt", "geometry", "geom")
+from layers.models import Area, Facility, SleepingSite
+from layers.rules import writable
 
 
 @dataclass(frozen=True)
@@ -50,10 +37,11 @@ class ImportSpec:
     model: type[Base]
     schema: type[BaseModel]
     geometry_type: str
-    aliases: dict[str, str]
+    aliases: Mapping[str, str]  # the layer's one alias table (layers/*.py)
     key: tuple[str, ...]  # natural key used to refuse or update duplicates
     audited: bool = False
     prepare: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] | None = None
+    code_prefix: str | None = None  # codes are made for rows without one (SITE-04821)
 
 
 def _facility_prepare(values: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
@@ -69,8 +57,16 @@ def _facility_prepare(values: dict[str, Any], options: dict[str, Any]) -> dict[s
 def _area_prepare(values: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
     if options.get("kind") and "kind" not in values:
         values["kind"] = options["kind"]
-    if isinstance(values.get("code"), int | float):
-        values["code"] = str(int(values["code"]))
+    return values
+
+
+def _text_code(values: dict[str, Any]) -> dict[str, Any]:
+    """A code read as a number (a spreadsheet's 12, a shapefile's 12.0) is the text '12'."""
+    code = values.get("code")
+    if isinstance(code, float) and code.is_integer():
+        values["code"] = str(int(code))
+    elif isinstance(code, int):
+        values["code"] = str(code)
     return values
 
 
@@ -90,188 +86,181 @@ IMPORTS: dict[str, ImportSpec] = {
         sites.IMPORT_ALIASES,
         key=("code",),
         audited=True,
+        code_prefix="SITE",
     ),
     "facilities": ImportSpec(
         Facility,
         facilities.FacilityIn,
         facilities.GEOMETRY_TYPE,
-        {
-            **{f: f for f in facilities.FacilityIn.model_fields},
-            "nazwa": "name",
-            "typ": "type",
-            "adres": "address",
-            "telefon": "phone",
-            "miejsca": "capacity",
-            "wolne_miejsca": "free_beds",
-            "godziny": "opening_hours",
-        },
+        facilities.IMPORT_ALIASES,
         key=("code",),
         prepare=_facility_prepare,
+        code_prefix="FAC",
     ),
 }
 LAYER_ALIASES = {"sites": "sleeping_sites", "districts": "areas"}
 
 
 @dataclass
-class RawRow:
-    number: int  # 1-based, as a person counts features or data lines
-    properties: dict[str, Any]
-    geometry: BaseGeometry | None
-    problem: RowProblem | None = None
-
-
-@dataclass
 class ImportResult:
+    """What an import wrote (or, in a dry run, would write)."""
+
     layer: str
+    dry_run: bool = False
     inserted: int = 0
     updated: int = 0
+    codes_made: int = 0
+    mapped_columns: dict[str, str] = field(default_factory=dict)  # column → field
     ignored_columns: list[str] = field(default_factory=list)
+    refused: list[RowProblem] = field(default_factory=list)
+    refused_rows: int = 0
+    refused_file: Path | None = None
     bounds: tuple[float, float, float, float] | None = None
 
+    def report(self) -> dict[str, Any]:
+        """The result as plain JSON (the API's answer); no positions of sleeping sites."""
+        out = asdict(self)
+        out["refused"] = [asdict(p) for p in self.refused]
+        out["refused_file"] = str(self.refused_file) if self.refused_file else None
+        if self.layer == "sleeping_sites":
+            out["bounds"] = None
+        return out
 
-def canonical_layer(name: str, allowed: dict[str, Any]) -> str:
+
+def canonical_layer(name: str, allowed: Mapping[str, Any]) -> str:
     layer = LAYER_ALIASES.get(name, name)
     if layer not in allowed:
         msg = f"unknown layer '{name}'; choose one of: {', '.join(sorted(allowed))}"
-        raise GeoOutreachError(msg)
+        raise invalid("layer", msg)
     return layer
 
 
-# -- reading ---------------------------------------------------------------------------------
+# -- reading and checking, shared with observations -----------------------------------------
 
 
-def read_rows(path: Path, *, crs: str | None = None) -> tuple[list[RawRow], CRS]:
-    if not path.exists():
-        msg = f"{path}: no such file"
+@dataclass
+class Row:
+    number: int  # 1-based, as a person counts features or data lines
+    values: dict[str, Any]  # mapped field → value, defaults filled in
+    geometry: BaseGeometry | None  # lon/lat, checked; None when it has a fault
+
+    @property
+    def label(self) -> str:
+        for key in ("code", "name"):
+            if self.values.get(key) not in (None, ""):
+                return f"{key}={self.values[key]}"
+        return ""
+
+
+@dataclass
+class Loaded:
+    """A file read, mapped and located: its rows and the problems found so far."""
+
+    source: str
+    table: Table
+    columns: cols.ColumnMap
+    rows: list[Row]
+    problems: list[RowProblem]
+
+    def refuse(self, row: Row, field_name: str, fault: str) -> None:
+        self.problems.append(RowProblem(row.number, field_name, fault, row.label))
+
+
+def load(
+    path: Path,
+    *,
+    aliases: Mapping[str, str],
+    fields: list[str],
+    geometry_type: str,
+    service_area: tuple[float, float, float, float],
+    crs: str | None,
+    mapping: Mapping[str, str] | None,
+    defaults: Mapping[str, str] | None,
+    source: str | None = None,
+) -> Loaded:
+    """Read `path`, map its columns onto `fields`, fill defaults, place and check each row."""
+    override = option_crs(crs) if crs else None
+    given = cols.defaults(defaults or {}, fields=fields)
+    table = read_table(path)
+    name = source or path.name
+    if not table.records:
+        msg = f"{name}: no features to import"
         raise GeoOutreachError(msg)
-    suffix = path.suffix.lower()
-    override = _parse_crs(crs) if crs else None
-    if suffix in (".geojson", ".json"):
-        rows, file_crs = _read_geojson(path)
-        return rows, override or file_crs
-    if suffix == ".csv":
-        return _read_csv(path), override or WGS84
-    return _read_ogr(path, override)
-
-
-def _parse_crs(value: str) -> CRS:
-    try:
-        return CRS.from_user_input(value)
-    except CRSError as exc:
-        msg = f"--crs '{value}' is not a coordinate reference system pyproj knows ({exc})"
-        raise GeoOutreachError(msg) from None
-
-
-def _read_geojson(path: Path) -> tuple[list[RawRow], CRS]:
-    try:
-        # Python's json accepts NaN/Infinity, so such coordinates reach the checks and are named.
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        msg = f"{path}: not valid JSON: {exc}"
-        raise GeoOutreachError(msg) from None
-    if not isinstance(doc, dict) or doc.get("type") not in ("FeatureCollection", "Feature"):
-        msg = f"{path}: not a GeoJSON FeatureCollection or Feature"
-        raise GeoOutreachError(msg)
-    features = doc.get("features") if doc["type"] == "FeatureCollection" else [doc]
-    if not isinstance(features, list):
-        msg = f"{path}: 'features' must be a list"
-        raise GeoOutreachError(msg)
-    file_crs = WGS84
-    legacy = (doc.get("crs") or {}).get("properties", {}).get("name")
-    if legacy:  # pre-RFC 7946 files may name another CRS
-        file_crs = _parse_crs(legacy)
-    rows: list[RawRow] = []
-    for i, feature in enumerate(features, start=1):
-        if not isinstance(feature, dict) or feature.get("type") != "Feature":
-            rows.append(RawRow(i, {}, None, RowProblem(i, "feature", "not a GeoJSON Feature")))
+    columns = cols.resolve(table, aliases=aliases, fields=fields, explicit=mapping or {})
+    geometries = cols.locate(table, columns, source=name)
+    source_crs = override or table.crs or (WGS84 if table.plain else None)
+    if source_crs is None:
+        msg = f"{name} has no CRS of its own (.prj); give one, e.g. EPSG:2180"
+        raise invalid("crs", msg)
+    read_faults = dict(table.problems)
+    projected = to_wgs84(
+        [None if i in read_faults else g for i, g in enumerate(geometries, 1)], source_crs
+    )
+    loaded = Loaded(name, table, columns, [], [])
+    for number, (record, geom) in enumerate(zip(table.records, projected, strict=True), start=1):
+        values = {**given, **columns.values(record)}
+        row = Row(number, values, None)
+        loaded.rows.append(row)
+        if number in read_faults:
+            fault = read_faults[number]
+            loaded.refuse(row, fault.field, fault.fault)
             continue
-        props = feature.get("properties") or {}
-        if not isinstance(props, dict):
-            rows.append(RawRow(i, {}, None, RowProblem(i, "properties", "must be an object")))
-            continue
-        label = _label(props, feature)
-        geometry: BaseGeometry | None = None
-        problem = None
-        raw = (feature or {}).get("geometry")
-        if raw is not None:
-            try:
-                geometry = shapely.geometry.shape(raw)
-            except Exception as exc:  # shapely raises several types for malformed input
-                problem = RowProblem(i, "geometry", f"malformed geometry: {exc}", label)
-        rows.append(RawRow(i, dict(props), geometry, problem))
-    return rows, file_crs
+        problem = check(geom, expected=geometry_type, service_area=service_area)
+        if problem:
+            loaded.refuse(row, "geometry", problem)
+        else:
+            assert geom is not None
+            row.geometry = promote(geom, geometry_type)
+    return loaded
 
 
-def _label(props: dict[str, Any], feature: Any = None) -> str:
-    for key in ("code", "kod", "name", "nazwa", "NAZWA", "id"):
-        if props.get(key) not in (None, ""):
-            return f"{key}={props[key]}"
-    if isinstance(feature, dict) and feature.get("id") is not None:
-        return f"id={feature['id']}"
-    return ""
-
-
-def _read_csv(path: Path) -> list[RawRow]:
-    with path.open(newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        header = {h.lower(): h for h in reader.fieldnames or []}
-        lon_col = next((header[n] for n in LON_NAMES if n in header), None)
-        lat_col = next((header[n] for n in LAT_NAMES if n in header), None)
-        wkt_col = next((header[n] for n in WKT_NAMES if n in header), None)
-        if not wkt_col and not (lon_col and lat_col):
-            msg = (
-                f"{path}: CSV needs longitude and latitude columns (one of {', '.join(LON_NAMES)} "
-                f"and one of {', '.join(LAT_NAMES)}) or a WKT column; found {', '.join(header)}"
-            )
-            raise GeoOutreachError(msg)
-        rows: list[RawRow] = []
-        for i, record in enumerate(reader, start=1):
-            props = {k: v for k, v in record.items() if k not in (lon_col, lat_col, wkt_col)}
-            label = _label(props)
-            geometry: BaseGeometry | None = None
-            problem = None
-            if wkt_col:
-                try:
-                    geometry = shapely.from_wkt(record[wkt_col])
-                except shapely.errors.GEOSException as exc:
-                    problem = RowProblem(i, wkt_col, f"not WKT: {exc}", label)
-            else:
-                assert lon_col and lat_col
-                xy: list[float] = []
-                for col in (lon_col, lat_col):
-                    try:
-                        xy.append(float(str(record[col]).replace(",", ".")))
-                    except ValueError:
-                        problem = RowProblem(i, col, f"'{record[col]}' is not a number", label)
-                        break
-                if problem is None:
-                    geometry = shapely.Point(xy)
-            rows.append(RawRow(i, props, geometry, problem))
-    return rows
-
-
-def _read_ogr(path: Path, override: CRS | None) -> tuple[list[RawRow], CRS]:
+def validate(
+    loaded: Loaded,
+    row: Row,
+    schema: type[BaseModel],
+    values: dict[str, Any],
+    *,
+    strict: bool | None = None,
+) -> dict[str, Any] | None:
+    """`values` checked by the layer's schema; its faults are the row's problems."""
     try:
-        frame = pyogrio.read_dataframe(path)
-    except Exception as exc:  # GDAL's own messages are clear; keep them
-        msg = f"{path}: cannot read ({exc})"
-        raise GeoOutreachError(msg) from None
-    file_crs = override or (CRS.from_user_input(frame.crs) if frame.crs is not None else None)
-    if file_crs is None:
-        msg = f"{path}: the file has no CRS (.prj); give one with --crs, e.g. --crs EPSG:2180"
-        raise GeoOutreachError(msg)
-    rows: list[RawRow] = []
-    attrs = frame.drop(columns=frame.geometry.name)
-    for i, (record, geom) in enumerate(
-        zip(attrs.to_dict("records"), frame.geometry, strict=True), start=1
-    ):
-        props = {k: (None if _is_nan(v) else v) for k, v in record.items()}
-        rows.append(RawRow(i, props, geom, None))
-    return rows, file_crs
+        model = schema.model_validate(values, strict=strict)
+    except ValidationError as exc:
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "row"
+            loaded.refuse(row, where, err["msg"])
+        return None
+    return model.model_dump(mode="json")
 
 
-def _is_nan(v: Any) -> bool:
-    return isinstance(v, float) and math.isnan(v)
+def settle(loaded: Loaded, *, skip_invalid: bool) -> set[int]:
+    """The numbers of the refused rows; without `skip_invalid` any problem refuses the file."""
+    loaded.problems.sort(key=lambda p: p.row)
+    if loaded.problems and not skip_invalid:
+        raise ValidationFailed(loaded.problems, source=loaded.source)
+    return {p.row for p in loaded.problems}
+
+
+def write_refused(loaded: Loaded, out: Path) -> Path:
+    """The refused rows as CSV: their number, their faults and the row as it was in the file
+    (its geometry as WKT in the file's CRS), so it can be fixed and imported again."""
+    faults: dict[int, list[str]] = {}
+    for p in loaded.problems:
+        faults.setdefault(p.row, []).append(f"{p.field}: {p.fault}")
+    table = loaded.table
+    header = ["row", "faults", *table.columns] + ([] if table.plain else [cols.WKT])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        for number, found in sorted(faults.items()):
+            record = table.records[number - 1]
+            line = [number, "; ".join(found), *(record.get(c) for c in table.columns)]
+            if table.geometries is not None:
+                geom = table.geometries[number - 1]
+                line.append(geom.wkt if geom is not None else "")
+            writer.writerow(line)
+    return out
 
 
 # -- importing -------------------------------------------------------------------------------
@@ -283,119 +272,203 @@ def import_file(
     path: Path,
     *,
     actor: str,
+    role: str,
     service_area: tuple[float, float, float, float],
     crs: str | None = None,
     kind: str | None = None,
     upsert: bool = False,
     is_demo: bool = False,
+    mapping: Mapping[str, str] | None = None,
+    defaults: Mapping[str, str] | None = None,
+    dry_run: bool = False,
+    skip_invalid: bool = False,
+    refused_to: Path | None = None,
+    source: str | None = None,
 ) -> ImportResult:
-    """Validate every row, then write all of them or none (the caller owns the transaction)."""
+    """Validate every row, then write all of them or none (the caller owns the transaction).
+
+    `actor` and `role` say who imports, for the audit row; `upsert` lets rows update existing
+    ones with the same key instead of being refused. `mapping` (column → field) and `defaults`
+    (field → value for empty cells) add to the layer's automatic column names. `skip_invalid`
+    writes the good rows and the refused ones to `refused_to`; `dry_run` writes nothing.
+    `source` names the file in messages (an upload's name) when `path` is a temporary copy.
+    """
     layer = canonical_layer(layer, IMPORTS)
     spec = IMPORTS[layer]
-    rows, source_crs = read_rows(path, crs=crs)
-    if not rows:
-        msg = f"{path}: no features to import"
-        raise GeoOutreachError(msg)
-    result = ImportResult(layer=layer)
-    known = {a.lower() for a in spec.aliases}
-    seen_columns = {k for row in rows for k in row.properties}
-    result.ignored_columns = sorted(c for c in seen_columns if c.lower() not in known)
-
-    projected = to_wgs84([None if r.problem else r.geometry for r in rows], source_crs)
-    problems: list[RowProblem] = []
-    records: list[tuple[RawRow, dict[str, Any], BaseGeometry]] = []
+    fields = writable(spec.schema)
+    loaded = load(
+        path,
+        aliases=spec.aliases,
+        fields=fields,
+        geometry_type=spec.geometry_type,
+        service_area=service_area,
+        crs=crs,
+        mapping=mapping,
+        defaults=defaults,
+        source=source,
+    )
+    result = ImportResult(
+        layer=layer,
+        dry_run=dry_run,
+        mapped_columns=loaded.columns.fields,
+        ignored_columns=loaded.columns.ignored,
+    )
+    prepared: dict[int, dict[str, Any]] = {}
     options = {"kind": kind}
-    for row, geom in zip(rows, projected, strict=True):
-        label = _label(row.properties)
-        if row.problem:
-            problems.append(row.problem)
-            continue
-        fault = check(geom, expected=spec.geometry_type, service_area=service_area)
-        if fault:
-            problems.append(RowProblem(row.number, "geometry", fault, label))
-        values = {
-            spec.aliases[k.lower()]: v
-            for k, v in row.properties.items()
-            if k.lower() in spec.aliases and v not in (None, "")
-        }
+    for row in loaded.rows:
+        values = _text_code(dict(row.values))
         if spec.prepare:
             try:
                 values = spec.prepare(values, options)
             except ValueError as exc:
-                problems.append(RowProblem(row.number, "opening_hours", str(exc), label))
+                loaded.refuse(row, "opening_hours", str(exc))
                 continue
-        try:
-            clean = spec.schema.model_validate(values).model_dump(mode="json")
-        except ValidationError as exc:
-            for err in exc.errors():
-                where = ".".join(str(p) for p in err["loc"]) or "row"
-                problems.append(RowProblem(row.number, where, err["msg"], label))
+        prepared[row.number] = values
+    if spec.code_prefix:
+        result.codes_made = _make_codes(session, spec, loaded, prepared)
+    records: list[tuple[Row, dict[str, Any]]] = []
+    failed = {p.row for p in loaded.problems}
+    for row in loaded.rows:
+        if row.number not in prepared:
             continue
-        if not fault and geom is not None:
-            records.append((row, clean, promote(geom, spec.geometry_type)))
+        clean = validate(loaded, row, spec.schema, prepared[row.number])
+        if clean is not None and row.number not in failed:
+            records.append((row, clean))
+    existing = _check_keys(session, spec, loaded, records, upsert=upsert, is_demo=is_demo)
+    refused = settle(loaded, skip_invalid=skip_invalid)
+    records = [(row, clean) for row, clean in records if row.number not in refused]
+    result.refused, result.refused_rows = loaded.problems, len(refused)
+    for _, clean in records:
+        if _key(spec, clean) in existing:
+            result.updated += 1
+        else:
+            result.inserted += 1
+    if records:
+        minx, miny, maxx, maxy = shapely.GeometryCollection([r.geometry for r, _ in records]).bounds
+        result.bounds = (minx, miny, maxx, maxy)
+    if dry_run:
+        if spec.audited:  # a dry run still looked up stored sites
+            _audit(session, actor, role, "import_check", layer, [], loaded.source, result)
+        return result
+    ids = _write(
+        session, spec, records, existing, actor=actor, is_demo=is_demo, source=loaded.source
+    )
+    if refused and refused_to is not None:
+        result.refused_file = write_refused(loaded, refused_to)
+    if spec.audited:
+        _audit(session, actor, role, "import", layer, ids, loaded.source, result)
+    return result
 
+
+def _key(spec: ImportSpec, clean: Mapping[str, Any]) -> tuple[Any, ...]:
+    return tuple(clean.get(k) for k in spec.key)
+
+
+def _make_codes(
+    session: Session, spec: ImportSpec, loaded: Loaded, prepared: dict[int, dict[str, Any]]
+) -> int:
+    """Codes for the rows that have none (made from their name and place, see columns)."""
+    assert spec.code_prefix
+    rows = {row.number: row for row in loaded.rows}
+    wanted = {
+        n: cols.code_key(v.get("name"), rows[n].geometry)
+        for n, v in prepared.items()
+        if v.get("code") in (None, "")
+    }
+    if not wanted:
+        return 0
+    given = [str(v["code"]) for v in prepared.values() if v.get("code") not in (None, "")]
+    codes, problems = cols.make_codes(session, spec.model, spec.code_prefix, wanted, given=given)
+    for problem in problems:
+        loaded.refuse(rows[problem.row], problem.field, problem.fault)
+    for n, code in codes.items():
+        prepared[n]["code"] = code
+    return len(codes)
+
+
+def _check_keys(
+    session: Session,
+    spec: ImportSpec,
+    loaded: Loaded,
+    records: list[tuple[Row, dict[str, Any]]],
+    *,
+    upsert: bool,
+    is_demo: bool,
+) -> dict[tuple[Any, ...], uuid.UUID]:
+    """Refuse duplicate keys in the file, and keys already stored unless `upsert`."""
     keys: dict[tuple[Any, ...], int] = {}
-    for row, clean, _ in records:
-        key = tuple(clean.get(k) for k in spec.key)
+    where = "/".join(spec.key)
+    for row, clean in records:
+        key = _key(spec, clean)
         if key in keys:
-            problems.append(
-                RowProblem(
-                    row.number,
-                    "/".join(spec.key),
-                    f"duplicate of row {keys[key]} ({', '.join(map(str, key))})",
-                    _label(row.properties),
-                )
-            )
-        keys[key] = row.number
+            loaded.refuse(row, where, f"duplicate of row {keys[key]} ({', '.join(map(str, key))})")
+        else:
+            keys[key] = row.number
     existing = _existing(session, spec, list(keys), is_demo=is_demo)
     if existing and not upsert:
-        for row, clean, _ in records:
-            key = tuple(clean.get(k) for k in spec.key)
-            if key in existing:
-                problems.append(
-                    RowProblem(
-                        row.number,
-                        "/".join(spec.key),
-                        f"{', '.join(map(str, key))} already exists (use --upsert to update it)",
-                        _label(row.properties),
-                    )
-                )
-    if problems:
-        problems.sort(key=lambda p: p.row)
-        raise ValidationFailed(problems, source=str(path))
+        for row, clean in records:
+            key = _key(spec, clean)
+            if key in existing and keys[key] == row.number:
+                fault = f"{', '.join(map(str, key))} already exists (import with upsert to update)"
+                loaded.refuse(row, where, fault)
+    return existing
 
+
+def _write(
+    session: Session,
+    spec: ImportSpec,
+    records: list[tuple[Row, dict[str, Any]]],
+    existing: Mapping[tuple[Any, ...], uuid.UUID],
+    *,
+    actor: str,
+    is_demo: bool,
+    source: str,
+) -> list[uuid.UUID]:
     ids: list[uuid.UUID] = []
-    for _, clean, geom in records:
-        key = tuple(clean.get(k) for k in spec.key)
+    for row, clean in records:
+        assert row.geometry is not None
         # is_demo too: a real record over a demo code is real from now on.
-        values = {**clean, "geom": f"SRID=4326;{geom.wkt}", "updated_by": actor, "is_demo": is_demo}
-        if layer == "areas":
-            values["source"] = path.name
-        if key in existing:
-            obj = session.get(spec.model, existing[key])
+        values = {
+            **clean,
+            "geom": f"SRID=4326;{row.geometry.wkt}",
+            "updated_by": actor,
+            "is_demo": is_demo,
+        }
+        if spec.model is Area:
+            values["source"] = source
+        stored = existing.get(_key(spec, clean))
+        if stored is not None:
+            obj = session.get(spec.model, stored)
             assert obj is not None
             for name, value in values.items():
                 setattr(obj, name, value)
-            result.updated += 1
         else:
             obj = spec.model(**values, created_by=actor)
             session.add(obj)
-            result.inserted += 1
         session.flush()
         ids.append(obj.id)  # type: ignore[attr-defined]
-    if spec.audited:
-        audit.record(
-            session,
-            actor=actor,
-            role="cli",
-            action="import",
-            layer=layer,
-            object_ids=ids,
-            detail={"file": path.name, "inserted": result.inserted, "updated": result.updated},
-        )
-    minx, miny, maxx, maxy = shapely.GeometryCollection([g for _, _, g in records]).bounds
-    result.bounds = (minx, miny, maxx, maxy)
-    return result
+    return ids
+
+
+def _audit(
+    session: Session,
+    actor: str,
+    role: str,
+    action: str,
+    layer: str,
+    ids: list[uuid.UUID],
+    source: str,
+    result: ImportResult,
+) -> None:
+    detail = {
+        "file": source,
+        "inserted": result.inserted,
+        "updated": result.updated,
+        "refused": result.refused_rows,
+    }
+    audit.record(
+        session, actor=actor, role=role, action=action, layer=layer, object_ids=ids, detail=detail
+    )
 
 
 def _existing(
@@ -404,158 +477,15 @@ def _existing(
     if not keys:
         return {}
     model: Any = spec.model
-    cols = [getattr(model, k) for k in spec.key]
-    stmt = select(model.id, *cols)
+    columns = [getattr(model, k) for k in spec.key]
+    stmt = select(model.id, *columns)
     if spec.key != ("code",):  # codes are unique across demo and real rows; names are not
         stmt = stmt.where(model.is_demo.is_(is_demo))
     found = {tuple(r[1:]): r[0] for r in session.execute(stmt)}
     return {k: found[k] for k in keys if k in found}
 
 
-# -- exporting -------------------------------------------------------------------------------
-
-EXPORTS: dict[str, type[Base]] = {
-    "areas": Area,
-    "sleeping_sites": SleepingSite,
-    "facilities": Facility,
-    "patrols": Patrol,
-    "sos_bus_routes": SosBusRoute,
-    "sos_bus_stops": SosBusStop,
-    "visits": Visit,
-}
-AUDITED = {"sleeping_sites", "visits", "patrols"}
-FORMATS = ("geojson", "gpkg", "csv")
-LICENCE = f"Map data {OSM_ATTRIBUTION} (ODbL 1.0) where derived from OpenStreetMap"
-
-
-def export_layer(
-    session: Session,
-    layer: str,
-    out: Path,
-    *,
-    fmt: str,
-    actor: str,
-    include_sensitive: bool = False,
-) -> int:
-    """Write one layer to `out` and return the feature count; sensitive notes only on request."""
-    layer = canonical_layer(layer, EXPORTS)
-    if fmt not in FORMATS:
-        msg = f"unknown format '{fmt}'; choose one of: {', '.join(FORMATS)}"
-        raise GeoOutreachError(msg)
-    model: Any = EXPORTS[layer]
-    table = model.__table__
-    geom_cols = [c.name for c in table.columns if c.type.__class__.__name__ == "Geometry"]
-    geom_col = geom_cols[0] if geom_cols else None
-    props = [c.name for c in table.columns if c.name not in geom_cols]
-    if layer == "visits" and not include_sensitive:
-        props.remove("note")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    count: int
-    ids: list[uuid.UUID]
-    if fmt == "geojson":
-        count, ids = _export_geojson(session, table.name, props, geom_col, out)
-    else:
-        count, ids = _export_frame(session, table.name, props, geom_col, out, fmt)
-    if layer in AUDITED:
-        audit.record(
-            session,
-            actor=actor,
-            role="cli",
-            action="export",
-            layer=layer,
-            object_ids=ids,
-            detail={"format": fmt, "features": count, "sensitive": include_sensitive},
-        )
-    return count
-
-
-def _export_geojson(
-    session: Session, table: str, props: list[str], geom_col: str | None, out: Path
-) -> tuple[int, list[uuid.UUID]]:
-    # The feature JSON is built by PostGIS; Python only wraps it.
-    cols = ", ".join(f'"{c}"' for c in props)
-    geom = f'ST_AsGeoJSON("{geom_col}", 7)::json' if geom_col else "NULL::json"
-    sql = text(
-        f"""
-        SELECT id, json_build_object(
-            'type', 'Feature',
-            'id', id,
-            'geometry', {geom},
-            'properties', to_jsonb(t) - 'id' - {"'" + geom_col + "'" if geom_col else "'_'"}
-        )::text
-        FROM (SELECT {cols}{', "' + geom_col + '"' if geom_col else ""} FROM {table}) t
-        ORDER BY 1
-        """
-    )
-    rows = session.execute(sql).all()
-    with out.open("w", encoding="utf-8") as f:
-        f.write('{"type":"FeatureCollection","attribution":')
-        f.write(json.dumps(LICENCE, ensure_ascii=False))
-        f.write(',"features":[')
-        f.write(",".join(r[1] for r in rows))
-        f.write("]}\n")
-    return len(rows), [r[0] for r in rows if isinstance(r[0], uuid.UUID)]
-
-
-def _export_frame(
-    session: Session, table: str, props: list[str], geom_col: str | None, out: Path, fmt: str
-) -> tuple[int, list[uuid.UUID]]:
-    cols = ", ".join(f'"{c}"' for c in props)
-    conn = session.connection()
-    if geom_col:
-        frame = gpd.read_postgis(
-            f'SELECT {cols}, "{geom_col}" AS geometry FROM {table} ORDER BY 1',
-            conn,
-            geom_col="geometry",
-        )
-    else:
-        import pandas as pd
-
-        frame = pd.read_sql_query(text(f"SELECT {cols} FROM {table} ORDER BY 1"), conn)
-    ids = [v for v in frame["id"] if isinstance(v, uuid.UUID)]
-    for col in frame.columns:
-        if col == "geometry":
-            continue
-        if frame[col].map(lambda v: isinstance(v, list | dict | uuid.UUID)).any():
-            frame[col] = frame[col].map(
-                lambda v: (
-                    json.dumps(v, ensure_ascii=False, default=str)
-                    if isinstance(v, list | dict)
-                    else (str(v) if v is not None else None)
-                )
-            )
-    if fmt == "gpkg":
-        if out.exists():
-            out.unlink()
-        if geom_col:
-            pyogrio.write_dataframe(
-                frame,
-                out,
-                layer=str(table),
-                driver="GPKG",
-                metadata={"attribution": LICENCE},
-                layer_options={"DESCRIPTION": LICENCE},
-            )
-        else:
-            pyogrio.write_dataframe(
-                gpd.GeoDataFrame(frame),
-                out,
-                layer=str(table),
-                driver="GPKG",
-                metadata={"attribution": LICENCE},
-            )
-    else:
-        if geom_col:
-            points = frame.geometry.geom_type == "Point"
-            if points.all():
-                frame["lon"] = frame.geometry.x.round(7)
-                frame["lat"] = frame.geometry.y.round(7)
-            else:
-                frame["wkt"] = frame.geometry.to_wkt(rounding_precision=7)
-            frame = frame.drop(columns="geometry")
-        frame["attribution"] = LICENCE
-        frame.to_csv(out, index=False)
-    return len(frame), ids
+# -- counting --------------------------------------------------------------------------------
 
 
 def count_rows(session: Session) -> dict[str, int]:

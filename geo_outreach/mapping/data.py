@@ -12,9 +12,10 @@ import uuid
 from collections import defaultdict
 from datetime import date
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
+from geo_outreach.core.vocab import LIVE_SITE_STATUSES
 from layers import audit
 from maps.model import (
     BusRoute,
@@ -216,9 +217,10 @@ def heat_points(
     rows = session.execute(
         text(
             "SELECT id, ST_X(geom) AS lon, ST_Y(geom) AS lat, estimated_people "
-            "FROM sleeping_sites WHERE status IN ('active', 'seasonal') "
+            "FROM sleeping_sites WHERE status = ANY(:live) "
             "AND estimated_people > 0 ORDER BY code"
-        )
+        ),
+        {"live": list(LIVE_SITE_STATUSES)},
     ).all()
     audit.record(
         session,
@@ -235,3 +237,24 @@ def heat_points(
 def public_data(session: Session) -> PublicData:
     """Public facilities (never confidential ones) and the SOS bus: nothing about sites."""
     return PublicData(facilities=_facilities(session, public_only=True), routes=bus_routes(session))
+
+
+# What the public map shows, as a fingerprint of the rows' versions: PostgreSQL gives every
+# inserted or updated row version a new xmin (the writing transaction), and a deletion changes
+# the count. So any write (free beds, a facility made public or confidential, a new season or
+# stop) changes it, whoever made it, with no trigger or `updated_at` discipline to rely on, and
+# it reads no row data (no geometry to serialise): well under a millisecond.
+_PUBLIC_VERSION_SQL = """
+SELECT concat_ws('/',
+  (SELECT count(*) || ':' || md5(coalesce(string_agg(xmin::text, ',' ORDER BY id), ''))
+     FROM facilities WHERE public AND NOT confidential),
+  (SELECT count(*) || ':' || md5(coalesce(string_agg(xmin::text, ',' ORDER BY id), ''))
+     FROM sos_bus_routes),
+  (SELECT count(*) || ':' || md5(coalesce(string_agg(xmin::text, ',' ORDER BY id), ''))
+     FROM sos_bus_stops))
+"""
+
+
+def public_version(session: Session | Connection) -> str:
+    """A fingerprint of the public map's data: equal fingerprints, equal `public_data`."""
+    return str(session.execute(text(_PUBLIC_VERSION_SQL)).scalar_one())

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from geo_outreach.core.i18n import translator
 from geo_outreach.core.privacy import suppress_table
 from geo_outreach.core.vocab import (
     OSM_ATTRIBUTION,
@@ -23,85 +24,19 @@ from geo_outreach.core.vocab import (
     label,
 )
 from geo_outreach.reports.tables import (
-    MONTHS,
     NO_PATROL,
     CountNight,
     Number,
     ReportData,
     ReportTable,
     build_tables,
+    months,
+    t,
 )
-from geo_outreach.reports.tables import TEXT as REPORT_TEXT
 
 NO_DATA = "–"
 CHART_DIR = "charts"
 TABLE_DIR = "tables"
-
-TEXT: dict[str, tuple[str, str, str]] = {
-    "title": (
-        "Wskaźniki programu przeciwdziałania bezdomności",
-        "Homelessness programme indicators",
-        "Показники програми протидії бездомності",
-    ),
-    "year": ("rok", "year", "рік"),
-    "compared": ("porównanie z latami", "compared with", "порівняння з роками"),
-    "generated": ("sporządzono", "generated", "складено"),
-    "hours_rule": (
-        "Godziny patroli = suma (planowany koniec − planowany początek) patroli odbytych.",
-        "Patrol hours = sum of (planned end − planned start) over the patrols held.",
-        "Години патрулів = сума (запланований кінець − запланований початок) проведених патрулів.",
-    ),
-    "no_data": (
-        "„–” oznacza brak danych za dany rok.",
-        "“–” means no data for that year.",
-        "«–» означає відсутність даних за рік.",
-    ),
-    "privacy": (
-        "Dokument wewnętrzny: wyłącznie zestawienia zbiorcze, bez nazw, kodów, położenia miejsc "
-        "ani notatek. Liczby przekazywane partnerom lub publikowane muszą przejść ukrywanie "
-        "małych liczebności (1–9).",
-        "Internal document: aggregates only, no site names, codes, positions or notes. Figures "
-        "given to partners or published must go through small-count suppression (1–9).",
-        "Внутрішній документ: лише зведені дані, без назв, кодів, розташування місць чи нотаток. "
-        "Дані для партнерів або публікації мають пройти приховування малих чисел (1–9).",
-    ),
-    "demo": (
-        "Zawiera dane demonstracyjne (miejsca wygenerowane z obiektów OpenStreetMap).",
-        "Contains demonstration data (sites generated from OpenStreetMap features).",
-        "Містить демонстраційні дані (місця згенеровані з об'єктів OpenStreetMap).",
-    ),
-    "charts": ("Wykresy", "Charts", "Діаграми"),
-    "tables": ("Tabele", "Tables", "Таблиці"),
-    "csv": ("CSV", "CSV", "CSV"),
-    "c_patrols": ("Patrole w miesiącach", "Patrols by month", "Патрулі за місяцями"),
-    "c_contacts": (
-        "Osoby spotkane w miesiącach, według rodzaju patrolu",
-        "People met by month and patrol kind",
-        "Зустрінуті особи за місяцями та видом патруля",
-    ),
-    "c_sites": (
-        "Miejsca niemieszkalne według kategorii i statusu",
-        "Sleeping sites by category and status",
-        "Нежитлові місця за категорією та статусом",
-    ),
-    "c_sos": (
-        "Autobus SOS: skorzystania w miesiącach",
-        "SOS bus: uses by month",
-        "Автобус SOS: користування за місяцями",
-    ),
-    "n_patrols": ("liczba patroli", "patrols", "кількість патрулів"),
-    "n_people": ("osoby", "people", "особи"),
-    "n_sites": ("liczba miejsc", "sites", "кількість місць"),
-    "n_uses": ("skorzystania", "uses", "користування"),
-    "meals": ("posiłki", "meals", "страви"),
-    "count": ("liczba", "count", "кількість"),
-    "empty": ("brak danych", "no data", "немає даних"),
-    "without_patrol": ("bez patrolu", "without a patrol", "без патруля"),
-}
-
-
-def tr(key: str, lang: Lang) -> str:
-    return label(TEXT, key, lang)
 
 
 @dataclass(frozen=True)
@@ -168,15 +103,18 @@ def _stacked_months(
 ) -> None:
     fig = _figure()
     ax = fig.add_subplot()
-    months = list(MONTHS[lang])
+    _ = translator(lang).gettext
+    month_names = months(lang)
     bottom = [0] * 12
     shown = [code for code in labels if code in series]
     for n, code in enumerate(shown):
         values = series[code]
-        ax.bar(months, values, bottom=bottom, label=labels[code], color=COLOURS[n % len(COLOURS)])
+        ax.bar(
+            month_names, values, bottom=bottom, label=labels[code], color=COLOURS[n % len(COLOURS)]
+        )
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
     if not shown:
-        ax.text(0.5, 0.5, tr("empty", lang), ha="center", va="center", transform=ax.transAxes)
+        ax.text(0.5, 0.5, _("brak danych"), ha="center", va="center", transform=ax.transAxes)
     else:
         # Outside the axes: the busiest months would hide under a legend drawn inside.
         fig.legend(loc="outside right upper", fontsize=8)
@@ -188,31 +126,32 @@ def _stacked_months(
 
 def render_charts(data: ReportData, folder: Path, *, lang: Lang) -> list[Chart]:
     """The four charts of the report, written as PNG into `folder`."""
+    _ = translator(lang).gettext
     folder.mkdir(parents=True, exist_ok=True)
     kinds = {k: label(PATROL_KINDS, k, lang) for k in PATROL_KINDS}
-    kinds[NO_PATROL] = tr("without_patrol", lang)
+    kinds[NO_PATROL] = _("bez patrolu")
     charts: list[Chart] = []
 
-    title = f"{tr('c_patrols', lang)} — {data.year}"
+    title = _("Patrole w miesiącach") + f" — {data.year}"
     path = folder / "patrols_monthly.png"
     _stacked_months(
-        data.monthly_patrols, kinds, title=title, ylabel=tr("n_patrols", lang), lang=lang, path=path
+        data.monthly_patrols, kinds, title=title, ylabel=_("liczba patroli"), lang=lang, path=path
     )
     charts.append(Chart("patrols_monthly", path, title))
 
-    title = f"{tr('c_contacts', lang)} — {data.year}"
+    title = _("Osoby spotkane w miesiącach, według rodzaju patrolu") + f" — {data.year}"
     path = folder / "contacts_monthly.png"
     _stacked_months(
-        data.monthly_contacts, kinds, title=title, ylabel=tr("n_people", lang), lang=lang, path=path
+        data.monthly_contacts, kinds, title=title, ylabel=_("osoby"), lang=lang, path=path
     )
     charts.append(Chart("contacts_monthly", path, title))
 
-    title = tr("c_sites", lang)
+    title = _("Miejsca niemieszkalne według kategorii i statusu")
     path = folder / "sites_by_category_status.png"
     _sites_chart(data, title=title, lang=lang, path=path)
     charts.append(Chart("sites_by_category_status", path, title))
 
-    title = f"{tr('c_sos', lang)} — {data.year}"
+    title = _("Autobus SOS: skorzystania w miesiącach") + f" — {data.year}"
     path = folder / "sos_bus_monthly.png"
     _sos_chart(data, title=title, lang=lang, path=path)
     charts.append(Chart("sos_bus_monthly", path, title))
@@ -220,6 +159,7 @@ def render_charts(data: ReportData, folder: Path, *, lang: Lang) -> list[Chart]:
 
 
 def _sites_chart(data: ReportData, *, title: str, lang: Lang, path: Path) -> None:
+    _ = translator(lang).gettext
     fig = _figure()
     ax = fig.add_subplot()
     categories = [c for c in SITE_CATEGORIES if c in data.sites]
@@ -239,9 +179,9 @@ def _sites_chart(data: ReportData, *, title: str, lang: Lang, path: Path) -> Non
         ax.legend(loc="lower right", fontsize=8)
         ax.invert_yaxis()  # the count's own order, top to bottom
     else:
-        ax.text(0.5, 0.5, tr("empty", lang), ha="center", va="center", transform=ax.transAxes)
+        ax.text(0.5, 0.5, _("brak danych"), ha="center", va="center", transform=ax.transAxes)
     ax.set_title(title)
-    ax.set_xlabel(tr("n_sites", lang))
+    ax.set_xlabel(_("liczba miejsc"))
     ax.grid(axis="x", alpha=0.3)
     _save(fig, path)
 
@@ -249,16 +189,17 @@ def _sites_chart(data: ReportData, *, title: str, lang: Lang, path: Path) -> Non
 def _sos_chart(data: ReportData, *, title: str, lang: Lang, path: Path) -> None:
     fig = _figure()
     ax = fig.add_subplot()
-    months = list(MONTHS[lang])
+    _ = translator(lang).gettext
+    month_names = months(lang)
     uses = data.monthly_sos.get("uses", [0] * 12)
     meals = data.monthly_sos.get("meals", [0] * 12)
-    ax.bar(months, uses, color=COLOURS[0], label=tr("n_uses", lang))
-    ax.plot(months, meals, color=COLOURS[1], marker="o", label=tr("meals", lang))
+    ax.bar(month_names, uses, color=COLOURS[0], label=_("skorzystania"))
+    ax.plot(month_names, meals, color=COLOURS[1], marker="o", label=_("posiłki"))
     if not any(uses) and not any(meals):
-        ax.text(0.5, 0.5, tr("empty", lang), ha="center", va="center", transform=ax.transAxes)
+        ax.text(0.5, 0.5, _("brak danych"), ha="center", va="center", transform=ax.transAxes)
     ax.legend(loc="upper center", fontsize=8)
     ax.set_title(title)
-    ax.set_ylabel(tr("count", lang))
+    ax.set_ylabel(_("liczba"))
     ax.grid(axis="y", alpha=0.3)
     _save(fig, path)
 
@@ -267,13 +208,24 @@ def _sos_chart(data: ReportData, *, title: str, lang: Lang, path: Path) -> None:
 
 
 def _intro(data: ReportData, lang: Lang) -> list[str]:
-    lines = [f"{tr('year', lang)}: {data.year}"]
+    _ = translator(lang).gettext
+    lines = [_("rok") + f": {data.year}"]
     if len(data.years) > 1:
-        lines.append(f"{tr('compared', lang)}: {', '.join(str(y) for y in data.years[:-1])}")
-    lines.append(f"{tr('generated', lang)}: {data.generated_at:%Y-%m-%d %H:%M} ({data.timezone})")
-    lines += [tr("hours_rule", lang), tr("no_data", lang), tr("privacy", lang)]
+        earlier = ", ".join(str(y) for y in data.years[:-1])
+        lines.append(_("porównanie z latami") + f": {earlier}")
+    lines.append(_("sporządzono") + f": {data.generated_at:%Y-%m-%d %H:%M} ({data.timezone})")
+    lines += [
+        _("Godziny patroli = suma (planowany koniec − planowany początek) patroli odbytych."),
+        _("„–” oznacza brak danych za dany rok."),
+        _(
+            "Dokument wewnętrzny: wyłącznie zestawienia zbiorcze, bez nazw, kodów, położenia "
+            "miejsc ani notatek. Liczby przekazywane partnerom lub publikowane muszą przejść "
+            "ukrywanie małych liczebności (1–9)."
+        ),
+    ]
     if data.demo_rows:
-        lines.append(f"{tr('demo', lang)} {OSM_ATTRIBUTION}")
+        demo = _("Zawiera dane demonstracyjne (miejsca wygenerowane z obiektów OpenStreetMap).")
+        lines.append(f"{demo} {OSM_ATTRIBUTION}")
     return lines
 
 
@@ -283,9 +235,11 @@ def markdown(
     def cell(text: str) -> str:
         return text.replace("|", "\\|")
 
-    out = [f"# {tr('title', lang)} — {data.year}", ""]
+    _ = translator(lang).gettext
+
+    out = ["# " + _("Wskaźniki programu przeciwdziałania bezdomności") + f" — {data.year}", ""]
     out += [f"- {cell(line)}" for line in _intro(data, lang)]
-    out += ["", f"## {tr('tables', lang)}", ""]
+    out += ["", "## " + _("Tabele"), ""]
     for table in tables:
         out += [f"### {table.title}", ""]
         out.append("| " + " | ".join(cell(h) for h in table.header) + " |")
@@ -297,10 +251,10 @@ def markdown(
             out += ["", f"*{cell(table.note)}*"]
         out += [
             "",
-            f"{tr('csv', lang)}: [{TABLE_DIR}/{table.key}.csv]({TABLE_DIR}/{table.key}.csv)",
+            f"CSV: [{TABLE_DIR}/{table.key}.csv]({TABLE_DIR}/{table.key}.csv)",
             "",
         ]
-    out += [f"## {tr('charts', lang)}", ""]
+    out += ["## " + _("Wykresy"), ""]
     for chart in charts:
         out += [f"![{cell(chart.title)}]({chart.path.as_posix()})", ""]
     return "\n".join(out)
@@ -322,7 +276,8 @@ def html_page(
     data: ReportData, tables: list[ReportTable], charts: list[Chart], *, lang: Lang
 ) -> str:
     e = html.escape
-    title = f"{tr('title', lang)} — {data.year}"
+    _ = translator(lang).gettext
+    title = _("Wskaźniki programu przeciwdziałania bezdomności") + f" — {data.year}"
     parts = [
         "<!DOCTYPE html>",
         f'<html lang="{lang}">',
@@ -338,7 +293,7 @@ def html_page(
         "<ul>",
         *(f"<li>{e(line)}</li>" for line in _intro(data, lang)),
         "</ul>",
-        f"<h2>{e(tr('tables', lang))}</h2>",
+        "<h2>" + e(_("Tabele")) + "</h2>",
     ]
     for table in tables:
         parts.append(f'<section id="{e(table.key)}">')
@@ -356,9 +311,9 @@ def html_page(
         parts.append("</tbody></table>")
         link = f"{TABLE_DIR}/{table.key}.csv"
         note = f"{e(table.note)} " if table.note else ""
-        parts.append(f'<p class="note">{note}<a href="{e(link)}">{e(tr("csv", lang))}</a></p>')
+        parts.append(f'<p class="note">{note}<a href="{e(link)}">CSV</a></p>')
         parts.append("</section>")
-    parts.append(f"<h2>{e(tr('charts', lang))}</h2>")
+    parts.append("<h2>" + e(_("Wykresy")) + "</h2>")
     for chart in charts:
         src = chart.path.as_posix()
         parts.append(
@@ -428,7 +383,7 @@ def count_night_rows(
     names = [
         label(SITE_CATEGORIES, r.category, lang)
         if r.category in SITE_CATEGORIES
-        else label(REPORT_TEXT, "total", lang)
+        else t("total", lang)
         for r in rows
     ]
     if not public:

@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo_outreach.core.errors import GeoOutreachError
+from geo_outreach.core.errors import GeoOutreachError, invalid
+from geo_outreach.core.i18n import LANGS, N_, translator
 from geo_outreach.core.vocab import (
     FACILITY_TYPES,
     PATROL_KINDS,
@@ -27,7 +28,6 @@ from geo_outreach.core.vocab import (
 )
 from layers import audit
 
-LANGS: tuple[Lang, ...] = ("pl", "en", "uk")
 MIN_YEAR = 2000
 MAX_COMPARE = 10
 # Patrols that took place; planned or cancelled ones are not reported.
@@ -47,19 +47,19 @@ def validate(*, year: int, compare: int, lang: str, today: date | None = None) -
     """Check the options of `geo-outreach report`; return the language code."""
     last = (today or date.today()).year + 1
     if not MIN_YEAR <= year <= last:
-        msg = f"--year: {year} is out of range; use a year from {MIN_YEAR} to {last}"
-        raise ReportInputError(msg)
+        msg = f"{year} is out of range; use a year from {MIN_YEAR} to {last}"
+        raise invalid("year", msg)
     if not 0 <= compare <= MAX_COMPARE:
-        msg = f"--compare: {compare} is out of range; use 0 to {MAX_COMPARE} previous years"
-        raise ReportInputError(msg)
+        msg = f"{compare} is out of range; use 0 to {MAX_COMPARE} previous years"
+        raise invalid("compare", msg)
     if year - compare < MIN_YEAR:
-        msg = f"--compare: {compare} years before {year} goes back before {MIN_YEAR}"
-        raise ReportInputError(msg)
+        msg = f"{compare} years before {year} goes back before {MIN_YEAR}"
+        raise invalid("compare", msg)
     for code in LANGS:
         if lang == code:
             return code
-    msg = f"--lang: '{lang}' is not supported; use one of {', '.join(LANGS)}"
-    raise ReportInputError(msg)
+    msg = f"'{lang}' is not supported; use one of {', '.join(LANGS)}"
+    raise invalid("lang", msg)
 
 
 # -- the numbers -------------------------------------------------------------------------------
@@ -323,7 +323,7 @@ def collect(
     year: int,
     compare: int = 0,
     actor: str,
-    role: str = "cli",
+    role: str,
     timezone: str = "Europe/Warsaw",
     now: datetime | None = None,
 ) -> ReportData:
@@ -391,115 +391,75 @@ class ReportTable:
         raise KeyError(msg)
 
 
-Text3 = tuple[str, str, str]
-
-TEXT: dict[str, Text3] = {
-    "indicator": ("wskaźnik", "indicator", "показник"),
-    "total": ("razem", "total", "разом"),
-    "patrols": ("patrole", "patrols", "патрулі"),
-    "hours": ("godziny", "hours", "години"),
-    "people_met": ("osoby spotkane (kontakty)", "people met (contacts)", "зустрінуті особи"),
-    "t_patrols": (
-        "Patrole i dyżury według rodzaju",
-        "Patrols and duties by kind",
-        "Патрулі та чергування за видом",
+# Report texts by code (row codes, measures, table keys); the values are the Polish texts, the
+# catalogue's msgids (geo_outreach.core.i18n).
+TEXT: dict[str, str] = {
+    "indicator": N_("wskaźnik"),
+    "total": N_("razem"),
+    "patrols": N_("patrole"),
+    "hours": N_("godziny"),
+    "people_met": N_("osoby spotkane (kontakty)"),
+    "t_patrols": N_("Patrole i dyżury według rodzaju"),
+    "n_patrols": N_(
+        "Patrole odbyte (status: zakończony lub w trakcie), według daty rozpoczęcia. Godziny "
+        "= suma (planowany koniec − planowany początek). Osoby spotkane według daty wizyty."
     ),
-    "n_patrols": (
-        "Patrole odbyte (status: zakończony lub w trakcie), według daty rozpoczęcia. Godziny = "
-        "suma (planowany koniec − planowany początek). Osoby spotkane według daty wizyty.",
-        "Patrols held (status done or in progress), by start date. Hours = sum of (planned end − "
-        "planned start). People met by the date of the visit.",
-        "Проведені патрулі (статус: завершено або триває), за датою початку. Години = сума "
-        "(запланований кінець − запланований початок). Зустрінуті особи за датою візиту.",
-    ),
-    "t_contacts": ("Kontakty i pomoc", "Contacts and help", "Контакти та допомога"),
-    "n_contacts": (
+    "t_contacts": N_("Kontakty i pomoc"),
+    "n_contacts": N_(
         "Ze wszystkich wizyt w roku (także bez patrolu). Interwencje na prośbę służb = wizyty "
-        "tak oznaczone.",
-        "From every visit of the year (with or without a patrol). Interventions on request of "
-        "services = visits so flagged.",
-        "З усіх візитів року (також без патруля). Втручання на прохання служб = позначені візити.",
+        "tak oznaczone."
     ),
-    "visits": ("wizyty w miejscach", "visits to sites", "візити"),
-    "women_met": ("w tym kobiety", "of whom women", "з них жінки"),
-    "people_aided": (
-        "udzielona pomoc przedmedyczna (osoby)",
-        "pre-medical aid given (people)",
-        "надана долікарська допомога (особи)",
-    ),
-    "on_request_of_services": (
-        "interwencje na prośbę służb",
-        "interventions on request of services",
-        "втручання на прохання служб",
-    ),
-    "people_referred": (
-        "osoby skierowane do placówek",
-        "people referred to facilities",
-        "особи, направлені до закладів",
-    ),
-    "t_referrals": (
-        "Osoby skierowane według rodzaju placówki",
-        "People referred by type of facility",
-        "Направлені особи за типом закладу",
-    ),
-    UNSPECIFIED: ("rodzaj nie podany", "type not given", "тип не вказано"),
-    "t_sos_bus": ("Autobus SOS", "SOS bus", "Автобус SOS"),
-    "n_sos_bus": (
-        "Z dziennika dyżurów autobusu (jeden wpis = jeden wieczór).",
-        "From the bus's duty log (one entry = one evening).",
-        "З журналу чергувань автобуса (один запис = один вечір).",
-    ),
-    "duties": ("dyżury", "duties", "чергування"),
-    "uses": ("skorzystania z autobusu", "uses of the bus", "користування автобусом"),
-    "meals": ("wydane posiłki", "meals served", "видані страви"),
-    "clothes": ("wydana odzież", "clothes given", "видано одяг"),
-    "rides_to_warming_centre": (
-        "przewozy do ogrzewalni",
-        "rides to the warming centre",
-        "перевезення до пункту обігріву",
-    ),
-    "t_sites": (
-        "Miejsca niemieszkalne według kategorii i statusu",
-        "Non-residential sleeping sites by category and status",
-        "Нежитлові місця за категорією та статусом",
-    ),
-    "n_sites": (
+    "visits": N_("wizyty w miejscach"),
+    "women_met": N_("w tym kobiety"),
+    "people_aided": N_("udzielona pomoc przedmedyczna (osoby)"),
+    "on_request_of_services": N_("interwencje na prośbę służb"),
+    "people_referred": N_("osoby skierowane do placówek"),
+    "t_referrals": N_("Osoby skierowane według rodzaju placówki"),
+    UNSPECIFIED: N_("rodzaj nie podany"),
+    "t_sos_bus": N_("Autobus SOS"),
+    "n_sos_bus": N_("Z dziennika dyżurów autobusu (jeden wpis = jeden wieczór)."),
+    "duties": N_("dyżury"),
+    "uses": N_("skorzystania z autobusu"),
+    "meals": N_("wydane posiłki"),
+    "clothes": N_("wydana odzież"),
+    "rides_to_warming_centre": N_("przewozy do ogrzewalni"),
+    "t_sites": N_("Miejsca niemieszkalne według kategorii i statusu"),
+    "n_sites": N_(
         "Stan rejestru w dniu sporządzenia sprawozdania; kategorie miejsc z ogólnopolskiego "
-        "badania liczby osób bezdomnych.",
-        "The register as it stands on the day of the report; place categories of the national "
-        "homelessness count.",
-        "Стан реєстру на день складання звіту; категорії місць загальнопольського підрахунку.",
+        "badania liczby osób bezdomnych."
     ),
-    "category": ("kategoria", "category", "категорія"),
-    "month": ("miesiąc", "month", "місяць"),
-    "t_monthly_patrols": (
-        "Patrole w miesiącach według rodzaju",
-        "Patrols by month and kind",
-        "Патрулі за місяцями та видом",
-    ),
-    "t_monthly_contacts": (
-        "Osoby spotkane w miesiącach według rodzaju patrolu",
-        "People met by month and patrol kind",
-        "Зустрінуті особи за місяцями та видом патруля",
-    ),
-    NO_PATROL: ("bez patrolu", "without a patrol", "без патруля"),
-    "t_monthly_sos": (
-        "Autobus SOS w miesiącach",
-        "SOS bus by month",
-        "Автобус SOS за місяцями",
-    ),
+    "category": N_("kategoria"),
+    "month": N_("miesiąc"),
+    "t_monthly_patrols": N_("Patrole w miesiącach według rodzaju"),
+    "t_monthly_contacts": N_("Osoby spotkane w miesiącach według rodzaju patrolu"),
+    NO_PATROL: N_("bez patrolu"),
+    "t_monthly_sos": N_("Autobus SOS w miesiącach"),
 }
 
-MONTHS: dict[Lang, tuple[str, ...]] = {
-    "pl": ("sty", "lut", "mar", "kwi", "maj", "cze", "lip", "sie", "wrz", "paź", "lis", "gru"),
-    "en": ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
-    "uk": ("січ", "лют", "бер", "кві", "тра", "чер", "лип", "сер", "вер", "жов", "лис", "гру"),
-}
+MONTHS = (
+    N_("sty"),
+    N_("lut"),
+    N_("mar"),
+    N_("kwi"),
+    N_("maj"),
+    N_("cze"),
+    N_("lip"),
+    N_("sie"),
+    N_("wrz"),
+    N_("paź"),
+    N_("lis"),
+    N_("gru"),
+)  # abbreviated, January first
 
 
 def t(key: str, lang: Lang) -> str:
-    """A report text in `lang`."""
-    return label(TEXT, key, lang)
+    """The report text of a code in `lang`."""
+    return translator(lang).gettext(TEXT[key])
+
+
+def months(lang: Lang) -> list[str]:
+    """The twelve month abbreviations in `lang`."""
+    return [translator(lang).gettext(m) for m in MONTHS]
 
 
 def _kind_label(kind: str, lang: Lang) -> str:
@@ -641,7 +601,7 @@ def _sites_table(data: ReportData, lang: Lang) -> ReportTable:
 
 
 def _monthly_tables(data: ReportData, lang: Lang) -> list[ReportTable]:
-    header = (t("month", lang), *MONTHS[lang], t("total", lang))
+    header = (t("month", lang), *months(lang), t("total", lang))
 
     def table(
         key: str, series: dict[str, list[int]], labels: dict[str, str], *, total: bool = True
@@ -716,16 +676,16 @@ class CountNight:
 
 
 def parse_night(value: str, *, today: date | None = None) -> date:
-    """The --date option of count-night: YYYY-MM-DD, from 2000 up to tomorrow."""
+    """The count night's evening: YYYY-MM-DD, from 2000 up to tomorrow."""
     try:
         night = date.fromisoformat(value)
     except ValueError:
-        msg = f"--date: '{value}' is not a date; use YYYY-MM-DD"
-        raise ReportInputError(msg) from None
+        msg = f"'{value}' is not a date; use YYYY-MM-DD"
+        raise invalid("night", msg) from None
     last = (today or date.today()) + timedelta(days=1)
     if not date(MIN_YEAR, 1, 1) <= night <= last:
-        msg = f"--date: {night} is out of range; use {MIN_YEAR}-01-01 to {last}"
-        raise ReportInputError(msg)
+        msg = f"{night} is out of range; use {MIN_YEAR}-01-01 to {last}"
+        raise invalid("night", msg)
     return night
 
 
@@ -734,7 +694,7 @@ def count_night(
     *,
     night: date,
     actor: str,
-    role: str = "cli",
+    role: str,
     timezone: str = "Europe/Warsaw",
 ) -> CountNight:
     """Sites with people and people, per count category, for the night starting on `night`.

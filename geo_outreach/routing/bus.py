@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from geo_outreach.core.errors import GeoOutreachError
-from geo_outreach.core.vocab import OSM_ATTRIBUTION
+from geo_outreach.core.vocab import LIVE_SITE_STATUSES, OSM_ATTRIBUTION
 from geo_outreach.routing import network as nw
 from layers import audit
 from layers.models import SleepingSite, SosBusRoute, SosBusStop
@@ -67,6 +67,7 @@ def coverage(
     pbf: Path,
     cache_dir: Path | None,
     actor: str,
+    role: str,
     data_dir: Path | None = None,
     walk_minutes: float = 10.0,
     suggestions: int = 3,
@@ -98,12 +99,12 @@ def coverage(
             func.ST_X(SleepingSite.geom),
             func.ST_Y(SleepingSite.geom),
             SleepingSite.estimated_people,
-        ).where(SleepingSite.status.in_(("active", "seasonal")))
+        ).where(SleepingSite.status.in_(LIVE_SITE_STATUSES))
     ).all()
     audit.record(
         session,
         actor=actor,
-        role="planner",
+        role=role,
         action="read",
         layer="sleeping_sites",
         object_ids=[s[0] for s in sites],

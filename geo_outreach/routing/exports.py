@@ -1,4 +1,5 @@
-"""A plan as files for the teams: GeoJSON, GPX (for phones) and a printable Polish route sheet.
+"""A plan as files for the teams: GeoJSON, GPX (for phones) and a printable route sheet (Polish by
+default; its texts come from the translation catalogue, so en and uk work too).
 
 These files are for the teams on the route only: they hold site positions and must never be
 published. Each carries the OSM attribution because the routes are drawn on OSM streets.
@@ -6,15 +7,16 @@ published. Each carries the OSM attribution because the routes are drawn on OSM 
 
 from __future__ import annotations
 
-import html
 import json
 from pathlib import Path
 from typing import Any
 
 import gpxpy.gpx
 
+from geo_outreach.core.i18n import Lang, translator
 from geo_outreach.core.plan import LEFT_OUT_LABELS, Plan, TeamRoute
 from geo_outreach.core.vocab import HAZARDS, PATROL_KINDS, label
+from maps.escape import escape
 
 MODE_KIND = {
     "streetwork": "streetwork",
@@ -73,7 +75,7 @@ def plan_geojson(plan: Plan) -> dict[str, Any]:
                     "code": left.code,
                     "name": left.name,
                     "reason": left.reason,
-                    "reason_pl": LEFT_OUT_LABELS[left.reason][0],
+                    "reason_pl": translator("pl").gettext(LEFT_OUT_LABELS[left.reason]),
                 },
             }
         )
@@ -87,18 +89,24 @@ def plan_geojson(plan: Plan) -> dict[str, Any]:
     }
 
 
-def team_gpx(plan: Plan, route: TeamRoute) -> str:
+def _map_data(plan: Plan, lang: Lang) -> str:
+    return translator(lang).gettext("Dane mapy %(attribution)s") % {"attribution": plan.attribution}
+
+
+def team_gpx(plan: Plan, route: TeamRoute, *, lang: Lang = "pl") -> str:
+    tr = translator(lang)
     gpx = gpxpy.gpx.GPX()
     gpx.creator = "geo-outreach"
     gpx.name = f"{route.name} – {plan.window_start:%Y-%m-%d %H:%M}"
-    gpx.description = f"Trasa wzdłuż ulic. Dane mapy {plan.attribution}."
+    gpx.description = tr.gettext("Trasa wzdłuż ulic.") + f" {_map_data(plan, lang)}."
+    eta = tr.pgettext("planned stop", "przyjazd")
     for s in route.stops:
         gpx.waypoints.append(
             gpxpy.gpx.GPXWaypoint(
                 latitude=s.lat,
                 longitude=s.lon,
                 name=f"{s.seq}. {s.code}",
-                description=f"{s.name}; przyjazd {s.arrive:%H:%M}, {s.service_minutes} min",
+                description=f"{s.name}; {eta} {s.arrive:%H:%M}, {s.service_minutes} min",
                 time=s.arrive,
             )
         )
@@ -110,41 +118,68 @@ def team_gpx(plan: Plan, route: TeamRoute) -> str:
     return gpx.to_xml()
 
 
-def route_sheet_html(plan: Plan) -> str:
-    """A printable sheet in Polish: one table per team, then the sites left out and why."""
-    e = html.escape
-    kind = label(PATROL_KINDS, MODE_KIND[plan.mode])
+def route_sheet_html(plan: Plan, *, lang: Lang = "pl") -> str:
+    """A printable sheet: one table per team, then the sites left out and why."""
+    tr = translator(lang)
+    _ = tr.gettext
+    e = escape
+    kind = label(PATROL_KINDS, MODE_KIND[plan.mode], lang)
+    title = _("Plan tras")
+    shift = _("Zmiana %(start)s – %(end)s.") % {
+        "start": f"{plan.window_start:%d.%m.%Y %H:%M}",
+        "end": f"{plan.window_end:%d.%m.%Y %H:%M}",
+    }
+    teams = _("Zespołów: %(teams)d.") % {"teams": len(plan.routes)}
+    internal = _(
+        "Dokument wewnętrzny: zawiera położenie miejsc niemieszkalnych – nie publikować, zniszczyć"
+        " po zmianie."
+    )
     parts = [
         "<!doctype html>",
-        '<html lang="pl"><head><meta charset="utf-8">',
+        f'<html lang="{lang}"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>Plan tras – {e(kind)} – {plan.window_start:%d.%m.%Y}</title>",
+        f"<title>{e(title)} – {e(kind)} – {plan.window_start:%d.%m.%Y}</title>",
         "<style>body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse;"
         "width:100%;margin-bottom:1.5em}th,td{border:1px solid #888;padding:.3em .5em;"
         "text-align:left}th{background:#eee}@media print{h2{page-break-before:always}"
         "h2:first-of-type{page-break-before:avoid}}</style></head><body>",
-        f"<h1>Plan tras: {e(kind)}</h1>",
-        f"<p>Zmiana {plan.window_start:%d.%m.%Y %H:%M} – {plan.window_end:%d.%m.%Y %H:%M}. "
-        f"Zespołów: {len(plan.routes)}. Dokument wewnętrzny: zawiera położenie miejsc "
-        "niemieszkalnych – nie publikować, zniszczyć po zmianie.</p>",
+        f"<h1>{e(title)}: {e(kind)}</h1>",
+        f"<p>{e(shift)} {e(teams)} {e(internal)}</p>",
     ]
     if plan.extra_teams_needed:
-        parts.append(
-            f"<p><strong>Nie wszystkie miejsca zmieszczą się w zmianie: potrzeba jeszcze "
-            f"{plan.extra_teams_needed} zespołów.</strong></p>"
-        )
+        extra = tr.ngettext(
+            "Nie wszystkie miejsca zmieszczą się w zmianie: potrzeba jeszcze %(n)d zespołu.",
+            "Nie wszystkie miejsca zmieszczą się w zmianie: potrzeba jeszcze %(n)d zespołów.",
+            plan.extra_teams_needed,
+        ) % {"n": plan.extra_teams_needed}
+        parts.append(f"<p><strong>{e(extra)}</strong></p>")
+    head = (
+        _("Nr"),
+        tr.pgettext("planned stop", "Przyjazd"),
+        _("Miejsce"),
+        _("Kod"),
+        _("Osoby (szac.)"),
+        _("Zagrożenia"),
+        _("Czas [min]"),
+        _("Uwagi"),
+    )
     for r in plan.routes:
+        times = _("Wyjazd %(depart)s, powrót %(back)s") % {
+            "depart": f"{r.depart:%H:%M}",
+            "back": f"{r.back:%H:%M}",
+        }
+        n = len(r.stops)
+        sites = tr.ngettext("%(n)d miejsce", "%(n)d miejsca", n) % {"n": n}
         parts.append(
-            f"<h2>{e(r.name)}</h2><p>Wyjazd {r.depart:%H:%M}, powrót {r.back:%H:%M}; "
-            f"{r.distance_m / 1000:.1f} km, {len(r.stops)} miejsc.</p>"
+            f"<h2>{e(r.name)}</h2><p>{e(times)}; {r.distance_m / 1000:.1f} km, {e(sites)}.</p>"
         )
         parts.append(
-            "<table><thead><tr><th>Nr</th><th>Przyjazd</th><th>Miejsce</th><th>Kod</th>"
-            "<th>Osoby (szac.)</th><th>Zagrożenia</th><th>Czas [min]</th><th>Uwagi</th>"
-            "</tr></thead><tbody>"
+            "<table><thead><tr>"
+            + "".join(f"<th>{e(h)}</th>" for h in head)
+            + "</tr></thead><tbody>"
         )
         for s in r.stops:
-            hazards = ", ".join(label(HAZARDS, h) for h in s.hazards if h in HAZARDS) or "–"
+            hazards = ", ".join(label(HAZARDS, h, lang) for h in s.hazards if h in HAZARDS) or "–"
             parts.append(
                 f"<tr><td>{s.seq}</td><td>{s.arrive:%H:%M}</td><td>{e(s.name)}</td>"
                 f"<td>{e(s.code)}</td><td>{s.estimated_people}</td><td>{e(hazards)}</td>"
@@ -152,17 +187,23 @@ def route_sheet_html(plan: Plan) -> str:
             )
         parts.append("</tbody></table>")
     if plan.left_out:
-        parts.append("<h2>Miejsca poza planem</h2><table><thead><tr><th>Kod</th>"
-                     "<th>Miejsce</th><th>Powód</th></tr></thead><tbody>")  # fmt: skip
+        left_head = (_("Kod"), _("Miejsce"), _("Powód"))
+        parts.append(
+            "<h2>"
+            + e(_("Miejsca poza planem"))
+            + "</h2><table><thead><tr>"
+            + "".join(f"<th>{e(h)}</th>" for h in left_head)
+            + "</tr></thead><tbody>"
+        )
         for left in plan.left_out:
             parts.append(
                 f"<tr><td>{e(left.code)}</td><td>{e(left.name)}</td>"
-                f"<td>{e(LEFT_OUT_LABELS[left.reason][0])}</td></tr>"
+                f"<td>{e(_(LEFT_OUT_LABELS[left.reason]))}</td></tr>"
             )
         parts.append("</tbody></table>")
     for note in plan.notes:
         parts.append(f"<p>{e(note)}</p>")
-    parts.append(f"<footer><small>Dane mapy {e(plan.attribution)}</small></footer></body></html>")
+    parts.append(f"<footer><small>{e(_map_data(plan, lang))}</small></footer></body></html>")
     return "\n".join(parts)
 
 

@@ -20,9 +20,10 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from geo_outreach.core.errors import GeoOutreachError
+from geo_outreach.core.errors import GeoOutreachError, invalid
 from geo_outreach.core.plan import LeftOut, LeftOutReason, Mode, Plan, PlannedStop, TeamRoute
 from geo_outreach.core.settings import Settings
+from geo_outreach.core.vocab import LIVE_SITE_STATUSES
 from geo_outreach.routing import network as nw
 from geo_outreach.routing import vrp
 from layers import audit
@@ -41,6 +42,8 @@ PROFILE: dict[str, nw.Profile] = {
     "inspection": "drive",
 }
 MANDATORY_PRIZE = 10_000_000  # far above any travel cost: cover every mandatory site you can
+TEAMS = (1, 50)  # how many teams one plan may have (the API's schema states the same bounds)
+SOLVER_SECONDS = (0.1, 600.0)
 
 
 @dataclass(frozen=True)
@@ -79,28 +82,30 @@ class PlanRequest:
 
 
 def validate(req: PlanRequest) -> None:
+    """Refuse a request whose fields cannot make a plan, naming the field (ValidationFailed)."""
     if req.mode not in MODES:
-        msg = f"--mode '{req.mode}' is not one of: {', '.join(MODES)}"
-        raise GeoOutreachError(msg)
-    if not 1 <= req.teams <= 50:
-        msg = f"--teams must be between 1 and 50, got {req.teams}"
-        raise GeoOutreachError(msg)
+        msg = f"'{req.mode}' is not one of: {', '.join(MODES)}"
+        raise invalid("mode", msg)
+    if not TEAMS[0] <= req.teams <= TEAMS[1]:
+        msg = f"must be between {TEAMS[0]} and {TEAMS[1]}, got {req.teams}"
+        raise invalid("teams", msg)
     if req.mode == "akcja-zima":
         if req.temperature is None:
-            msg = "--temperature is required for akcja-zima (the action runs at or below −10 °C)"
-            raise GeoOutreachError(msg)
+            msg = "is required for akcja-zima (the action runs at or below −10 °C)"
+            raise invalid("temperature", msg)
         if req.temperature > req.threshold:
             msg = (
-                f"--temperature {req.temperature:g} °C is above the Akcja Zima threshold "
+                f"{req.temperature:g} °C is above the Akcja Zima threshold "
                 f"{req.threshold:g} °C: plan a joint patrol instead"
             )
-            raise GeoOutreachError(msg)
+            raise invalid("temperature", msg)
     if req.mode == "inspection" and not req.district:
-        msg = "--district is required for inspection (every site of one district)"
-        raise GeoOutreachError(msg)
-    if not 0.1 <= req.seconds <= 600:
-        msg = f"--seconds must be between 0.1 and 600, got {req.seconds:g}"
-        raise GeoOutreachError(msg)
+        msg = "is required for inspection (every site of one district)"
+        raise invalid("district", msg)
+    low, high = SOLVER_SECONDS
+    if not low <= req.seconds <= high:
+        msg = f"must be between {low:g} and {high:g}, got {req.seconds:g}"
+        raise invalid("seconds", msg)
 
 
 @dataclass(frozen=True)
@@ -136,15 +141,15 @@ def candidates(session: Session, req: PlanRequest) -> list[Candidate]:
     elif req.mode == "akcja-zima":
         stmt = stmt.where(SleepingSite.status == "active", SleepingSite.estimated_people > 0)
     else:
-        stmt = stmt.where(SleepingSite.status.in_(("active", "seasonal")))
+        stmt = stmt.where(SleepingSite.status.in_(LIVE_SITE_STATUSES))
     rows = session.execute(stmt).all()
     if req.mode == "inspection" and not rows:
         known = session.execute(
             select(SleepingSite.district).distinct().order_by(SleepingSite.district)
         ).scalars()
         names = ", ".join(filter(None, known))
-        msg = f"no sites in district '{req.district}'; districts with sites: {names}"
-        raise GeoOutreachError(msg)
+        msg = f"no sites in '{req.district}'; districts with sites: {names}"
+        raise invalid("district", msg)
     out = []
     for r in rows:
         hazards = tuple(r[6] or ())
@@ -166,8 +171,8 @@ def default_depot(session: Session, near: tuple[float, float]) -> tuple[float, f
         .limit(1)
     ).first()
     if row is None:
-        msg = "no MOPS office in the facilities layer to start from; give --depot LON,LAT"
-        raise GeoOutreachError(msg)
+        msg = "no MOPS office in the facilities layer to start from; give the depot (lon, lat)"
+        raise invalid("depot", msg)
     return float(row[0]), float(row[1])
 
 
@@ -213,10 +218,10 @@ def build(
     snapped = nw.snap(net, lon, lat)
     if snapped.metres[0] > MAX_SNAP_M[profile]:
         msg = (
-            f"the depot ({depot[0]:.5f}, {depot[1]:.5f}) is {snapped.metres[0]:.0f} m "
+            f"({depot[0]:.5f}, {depot[1]:.5f}) is {snapped.metres[0]:.0f} m "
             f"from the {profile} network"
         )
-        raise GeoOutreachError(msg)
+        raise invalid("depot", msg)
     ok = snapped.metres[1:] <= MAX_SNAP_M[profile]
     reachable = [c for c, good in zip(cands, ok, strict=True) if good]
     unreachable = [c for c, good in zip(cands, ok, strict=True) if not good]
@@ -394,19 +399,21 @@ def make_plan(
     pbf: Path,
     cache_dir: Path | None,
     actor: str,
+    role: str,
     progress: Callable[[str], None] = lambda _: None,
 ) -> Plan:
-    """Everything from the database to a Plan; the API and the CLI both call this."""
+    """Everything from the database to a Plan; the API and the CLI both call this (each says
+    who asks: actor and role go into the audit row of the sites read)."""
     validate(req)
     if req.mode == "sos-bus":
-        msg = "sos-bus plans come from geo_outreach.sosbus.coverage (stop times and coverage)"
-        raise GeoOutreachError(msg)
+        msg = "sos-bus plans come from geo_outreach.routing.bus.coverage (stop times, coverage)"
+        raise invalid("mode", msg)
     progress(f"sites for {req.mode} …")
     cands = candidates(session, req)
     audit.record(
         session,
         actor=actor,
-        role="planner",
+        role=role,
         action="read",
         layer="sleeping_sites",
         object_ids=[c.id for c in cands if c.id is not None],
@@ -437,7 +444,7 @@ def make_plan(
     return to_plan(built, solution, extra_teams=extra)
 
 
-def store_plan(session: Session, plan: Plan, *, actor: str) -> list[uuid.UUID]:
+def store_plan(session: Session, plan: Plan, *, actor: str, role: str) -> list[uuid.UUID]:
     """Keep the plan as planned patrols with their ordered stops; returns the patrol ids."""
     from geo_outreach.routing.exports import MODE_KIND
     from layers.models import Patrol, PatrolStop
@@ -478,7 +485,7 @@ def store_plan(session: Session, plan: Plan, *, actor: str) -> list[uuid.UUID]:
     audit.record(
         session,
         actor=actor,
-        role="planner",
+        role=role,
         action="create",
         layer="patrols",
         object_ids=ids,
@@ -525,7 +532,8 @@ def plan_tonight(
     session: Session,
     settings: Settings,
     *,
-    actor: str = "cli",
+    actor: str,
+    role: str,
     progress: Callable[[str], None] = lambda _: None,
 ) -> Plan:
     req = tonight_request(datetime.now(TZ).date())
@@ -535,5 +543,6 @@ def plan_tonight(
         pbf=settings.pbf,
         cache_dir=settings.cache_dir,
         actor=actor,
+        role=role,
         progress=progress,
     )

@@ -1,0 +1,268 @@
+"""The field app at /app/: login page and browser session, the app shell and its service worker,
+local copies of its libraries (from node_modules, installed pinned by scripts/setup.sh: never a
+CDN), and the data the caller's role may see."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from functools import cache
+from html import escape
+from importlib.resources import files
+from pathlib import Path
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel
+
+from api import apptext
+from api import sessions as web
+from api.deps import Ctx, EngineDep, SettingsDep, client_address, guard, open_route, street_tiles
+from geo_outreach.accounts import sessions
+from geo_outreach.accounts import users as auth
+from geo_outreach.core import db
+from geo_outreach.core.errors import NotFound
+from geo_outreach.core.policy import Forbidden, RateLimited, Unauthorized
+from geo_outreach.core.settings import REPO_ROOT
+from geo_outreach.mapping.app_data import app_data, prefetch_tiles
+from geo_outreach.routing import planner
+from maps import assets
+
+router = APIRouter(prefix="/app", tags=["field app"])
+WEB = Path(__file__).resolve().parents[1] / "web"
+NODE = REPO_ROOT / "node_modules"
+# Our own files, the libraries (from node_modules) and the live map's site layer and styles:
+# the only files the app loads, all from this origin.
+OWN = ("app.css", "app.js", "outbox.js", "login.css", "icon.svg")
+VENDOR = {
+    "idb.js": "idb/build/umd.js",
+    **{
+        f"workbox/{name}": f"{name.split('.')[0]}/build/{name}"
+        for name in (
+            "workbox-sw.js",
+            "workbox-core.prod.js",
+            "workbox-routing.prod.js",
+            "workbox-strategies.prod.js",
+            "workbox-expiration.prod.js",
+            "workbox-cacheable-response.prod.js",
+        )
+    },
+}
+MAP_FILES = ("geo-outreach-sites.js", "geo-outreach-maps.css")
+# No other origin; no inline script (all code is in files); styles inline for Leaflet's markers.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; worker-src 'self'; manifest-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+AppLang = Annotated[Literal["pl", "en", "uk"], Query(description="pl (default), en or uk")]
+TYPES = {".js": "text/javascript", ".css": "text/css", ".png": "image/png", ".svg": "image/svg+xml"}
+
+
+class SessionOut(BaseModel):
+    state: str
+    name: str | None = None
+    role: str | None = None
+    data_ttl_hours: int
+
+
+def _file(path: Path, *, cache_control: str = "no-cache") -> Response:
+    if not path.is_file():
+        msg = f"no file {path.name} (run scripts/setup.sh to install the app's libraries)"
+        raise NotFound(msg)
+    return FileResponse(
+        path,
+        media_type=TYPES.get(path.suffix, "application/octet-stream"),
+        headers={"Cache-Control": cache_control},
+    )
+
+
+def _html(body: str, *, status: int = 200) -> HTMLResponse:
+    headers = {"Content-Security-Policy": CSP, "Cache-Control": "no-cache"}
+    return HTMLResponse(body, status_code=status, headers=headers)
+
+
+@cache
+def _leaflet() -> dict[str, bytes]:
+    """Leaflet as the maps load it (folium-offline's copy, images inlined): one copy for both."""
+    return {f"/app/vendor/{name}": text.encode() for name, text in assets.leaflet().items()}
+
+
+@cache
+def _shell_files() -> dict[str, Path]:
+    out = {f"/app/static/{n}": WEB / n for n in OWN}
+    out.update({f"/app/vendor/{k}": NODE / v for k, v in VENDOR.items()})
+    maps_static = Path(str(files("maps") / "static"))
+    out.update({f"/app/maps/{n}": maps_static / n for n in MAP_FILES})
+    return out
+
+
+def _version() -> str:
+    """Changes whenever a file of the shell does, so phones install the new service worker."""
+    digest = hashlib.sha256()
+    for url, path in sorted(_shell_files().items()):
+        digest.update(url.encode())
+        digest.update(path.read_bytes() if path.is_file() else b"-")
+    for url, text in sorted(_leaflet().items()):
+        digest.update(url.encode())
+        digest.update(text)
+    digest.update((WEB / "app.html").read_bytes())
+    return digest.hexdigest()[:16]
+
+
+@router.get("/", include_in_schema=False, dependencies=[open_route()])
+def shell(lang: AppLang = "pl") -> HTMLResponse:
+    """The app shell: no data in it (the data comes from /app/data.json for a signed-in role)."""
+    return _html((WEB / "app.html").read_text(encoding="utf-8"))
+
+
+def _login_page(lang: str, *, error: str = "", name: str = "", status: int = 200) -> HTMLResponse:
+    t = apptext.texts(lang)  # type: ignore[arg-type]
+    page = (WEB / "login.html").read_text(encoding="utf-8")
+    values = {f"{{{{{k}}}}}": escape(v) for k, v in t.items()}
+    values["{{lang}}"] = lang
+    values["{{error}}"] = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
+    # Last, so nothing typed is read as a placeholder; kept after a failure, never the password.
+    values["{{name_value}}"] = escape(name)
+    for key, value in values.items():
+        page = page.replace(key, value)
+    return _html(page, status=status)
+
+
+@router.get("/login", include_in_schema=False, dependencies=[open_route()])
+def login_page(lang: AppLang = "pl") -> HTMLResponse:
+    """The login form (inputs `username` and `password`)."""
+    return _login_page(lang)
+
+
+@router.post("/login", include_in_schema=False, dependencies=[open_route()])
+def login(
+    request: Request,
+    engine: EngineDep,
+    settings: SettingsDep,
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=1024)],
+    lang: Annotated[Literal["pl", "en", "uk"], Form()] = "pl",
+) -> Response:
+    """Start a browser session: HttpOnly SameSite=Strict cookie, Secure outside localhost."""
+    if not web.same_origin(request):
+        msg = "cross-site login refused"
+        raise Forbidden(msg)
+    client = client_address(request, settings)
+    try:
+        issued = auth.login(
+            engine, name=username, password=password, client=client, settings=settings
+        )
+    except (Unauthorized, RateLimited) as exc:
+        limited = isinstance(exc, RateLimited)
+        text = apptext.texts(lang)["login_limited" if limited else "login_failed"]
+        return _login_page(lang, error=text, name=username, status=429 if limited else 401)
+    with db.session_scope(engine) as session:
+        started = sessions.start(session, issued, settings=settings)
+    response = RedirectResponse(f"/app/?lang={lang}", status_code=303)
+    web.set_cookies(response, request, started)
+    return response
+
+
+@router.post("/logout", status_code=204, dependencies=[guard("account", "read")])
+def end_browser_session(request: Request, engine: EngineDep, settings: SettingsDep) -> Response:
+    """End the browser session on the server (the app wipes its local data first)."""
+    sid = request.cookies.get(web.SESSION_COOKIE)
+    if sid:
+        with db.session_scope(engine) as session:
+            sessions.end(session, sid, settings=settings)
+    response = Response(status_code=204)
+    web.clear_cookies(response, request)
+    return response
+
+
+@router.get("/session", dependencies=[open_route()])
+def session_state(request: Request, engine: EngineDep, settings: SettingsDep) -> SessionOut:
+    """What became of this browser's session: the app wipes its data when told 'revoked'."""
+    sid = request.cookies.get(web.SESSION_COOKIE)
+    with db.session_scope(engine) as session:
+        state = sessions.state(session, sid, settings=settings)
+        who = (
+            sessions.resume(session, sid, settings=settings) if state == "active" and sid else None
+        )
+    return SessionOut(
+        state=state,
+        name=who.name if who else None,
+        role=who.role if who else None,
+        data_ttl_hours=settings.app_data_ttl_hours,
+    )
+
+
+@router.get("/data.json")
+def data(
+    request: Request, ctx: Annotated[Ctx, guard("field_app", "read")], lang: AppLang = "pl"
+) -> Response:
+    """Everything the app shows this role: sites (staff), facilities, the SOS bus, my route."""
+    tiles = street_tiles(request, ctx.settings)
+    with ctx.tx() as tx:
+        found = app_data(tx.session, ctx.principal, now=datetime.now(planner.TZ), lang=lang)
+        tx.detail = {"purpose": "app:data"}
+    found["tiles"] = {
+        "bounds": tiles.leaflet_bounds,
+        "min_zoom": tiles.min_zoom,
+        "max_zoom": tiles.max_zoom,
+        "prefetch": prefetch_tiles(tiles, route=found["route"]),
+    }
+    found["data_ttl_hours"] = ctx.settings.app_data_ttl_hours
+    body = json.dumps(found, separators=(",", ":"))
+    return Response(body, media_type="application/json", headers={"Cache-Control": "no-store"})
+
+
+@router.get("/text/{lang}.json", include_in_schema=False, dependencies=[open_route()])
+def text(lang: Literal["pl", "en", "uk"]) -> dict[str, str]:
+    return apptext.texts(lang)
+
+
+@router.get("/sw.js", include_in_schema=False, dependencies=[open_route()])
+def service_worker(settings: SettingsDep) -> Response:
+    """The service worker, with the shell's file list and version written in."""
+    code = (WEB / "sw.js").read_text(encoding="utf-8")
+    shell_urls = ["/app/", "/app/login", *sorted(_shell_files()), *sorted(_leaflet())]
+    shell_urls += [f"/app/text/{lang}.json" for lang in apptext.LANGS]
+    code = code.replace("__VERSION__", _version()).replace("__SHELL__", json.dumps(shell_urls))
+    code = code.replace("__DATA_TTL_SECONDS__", str(settings.app_data_ttl_hours * 3600))
+    headers = {"Cache-Control": "no-cache", "Content-Security-Policy": CSP}
+    return Response(code, media_type="text/javascript", headers=headers)
+
+
+@router.get("/manifest.webmanifest", include_in_schema=False, dependencies=[open_route()])
+def manifest() -> Response:
+    return _file(WEB / "manifest.webmanifest")
+
+
+@router.get("/static/{name}", include_in_schema=False, dependencies=[open_route()])
+def own_file(name: str) -> Response:
+    if name not in OWN:
+        msg = f"no app file {name}"
+        raise NotFound(msg)
+    return _file(WEB / name)
+
+
+@router.get("/vendor/{name:path}", include_in_schema=False, dependencies=[open_route()])
+def vendor_file(name: str) -> Response:
+    kept = _leaflet().get(f"/app/vendor/{name}")
+    if kept is not None:
+        media = TYPES[Path(name).suffix]
+        headers = {"Cache-Control": "public, max-age=86400"}
+        return Response(kept, media_type=media, headers=headers)
+    if name not in VENDOR:
+        msg = f"no library file {name}"
+        raise NotFound(msg)
+    return _file(NODE / VENDOR[name], cache_control="public, max-age=86400")
+
+
+@router.get("/maps/{name}", include_in_schema=False, dependencies=[open_route()])
+def map_file(name: str) -> Response:
+    """The live map's own site layer and styles: one source of truth for how a site is drawn."""
+    path = _shell_files().get(f"/app/maps/{name}")
+    if path is None:
+        msg = f"no map file {name}"
+        raise NotFound(msg)
+    return _file(path)
