@@ -216,7 +216,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         flusher = asyncio.create_task(_flush_refusals(app.state.refusals, app))
         # The daily winter check (issue 14), when a forecast source is configured.
-        checker = asyncio.create_task(winter.winter_job(app)) if winter.job_wanted(settings) else None
+        wanted = winter.job_wanted(settings)
+        checker = asyncio.create_task(winter.winter_job(app)) if wanted else None
         app.state.winter_job = checker
         try:
             yield

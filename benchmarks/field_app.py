@@ -8,8 +8,9 @@ CLI's own entry point (`geo-outreach map live`, geo_outreach/mapping/render.py) 
 Then, in Debian's Chromium at 360×640:
 
 - online, on Chrome DevTools' "Slow 4G" profile (CDP Network.emulateNetworkConditions: 562.5 ms
-  latency, 1.44 Mb/s down, 675 kb/s up), with an empty browser cache: the app (already logged
-  in, its cookie set) from https-less loopback, and the static map served over HTTP on loopback;
+  latency, 1.44 Mb/s down, 675 kb/s up), with an empty browser cache: the app's first visit
+  (already logged in, its cookie set; service worker blocked in this run, as CDP would not
+  throttle the worker's own fetches) and the static map served over plain HTTP on loopback;
 - offline: the app reloaded from its service worker's cache with the network cut, and the
   static map opened from disk (file://), which is how a phone without signal would keep it.
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import gzip
 import http.server
 import json
 import os
@@ -110,13 +112,29 @@ def add_streetworker(app: URL) -> None:
 
 @contextmanager
 def static_server(folder: Path) -> Iterator[str]:
-    """The CLI's map folder over plain HTTP on loopback (what a web host would do)."""
+    """The CLI's map folder over plain HTTP on loopback, gzipped as a web host would serve it."""
 
-    class Quiet(http.server.SimpleHTTPRequestHandler):
+    class Host(http.server.SimpleHTTPRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:
             return
 
-    handler = functools.partial(Quiet, directory=str(folder))
+        def do_GET(self) -> None:
+            path = Path(self.translate_path(self.path))
+            zipped = path.suffix in (".html", ".js", ".css") and "gzip" in self.headers.get(
+                "Accept-Encoding", ""
+            )
+            if not zipped or not path.is_file():
+                super().do_GET()
+                return
+            body = gzip.compress(path.read_bytes(), compresslevel=6)
+            self.send_response(200)
+            self.send_header("Content-Type", self.guess_type(str(path)))
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    handler = functools.partial(Host, directory=str(folder))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -126,10 +144,16 @@ def static_server(folder: Path) -> Iterator[str]:
         httpd.shutdown()
 
 
-def _timed(page: Page, url: str, cond: str) -> float:
+# Bytes over the wire until now: the page and every resource it fetched (Resource Timing).
+TRANSFERRED_JS = """() => performance.getEntries().filter(e => 'transferSize' in e)
+  .reduce((n, e) => n + e.transferSize, 0)"""
+
+
+def _timed(page: Page, url: str, cond: str) -> tuple[float, int]:
+    """Seconds from navigation start until `cond` holds, and the bytes transferred by then."""
     page.goto(url, wait_until="commit", timeout=LOAD_TIMEOUT_MS)
     ms: float = page.evaluate(READY_JS % cond)
-    return ms / 1000
+    return ms / 1000, int(page.evaluate(TRANSFERRED_JS))
 
 
 def _throttled(context: BrowserContext, conditions: dict[str, Any]) -> Page:
@@ -141,8 +165,8 @@ def _throttled(context: BrowserContext, conditions: dict[str, Any]) -> Page:
     return page
 
 
-def _logged_in(browser: Browser, base: str) -> BrowserContext:
-    context = browser.new_context(**PHONE)
+def _logged_in(browser: Browser, base: str, **options: Any) -> BrowserContext:
+    context = browser.new_context(**PHONE, **options)
     answer = context.request.post(
         f"{base}/app/login",
         form={"username": "bench-sw", "password": PASSWORD},
@@ -155,11 +179,17 @@ def _logged_in(browser: Browser, base: str) -> BrowserContext:
 
 def app_runs(browser: Browser, base: str) -> dict[str, float]:
     """(online on Slow 4G with an empty cache, offline from the service worker) in seconds."""
+    # Online: the first visit. The service worker is kept out of this run because CDP throttles
+    # the page's own requests only: once the worker took over, it would fetch the data unthrottled.
+    context = _logged_in(browser, base, service_workers="block")
+    try:
+        online, sent = _timed(_throttled(context, SLOW_4G), f"{base}/app/", APP_READY)
+    finally:
+        context.close()
     context = _logged_in(browser, base)
     try:
-        page = _throttled(context, SLOW_4G)
-        online = _timed(page, f"{base}/app/", APP_READY)
-        # Wait until the service worker holds the shell and the data, then cut the network.
+        page = context.new_page()
+        page.goto(f"{base}/app/")
         page.evaluate("navigator.serviceWorker.ready.then(() => true)")
         # The first load fetched its data before the worker took over: once more through it.
         page.reload(wait_until="commit")
@@ -173,10 +203,10 @@ def app_runs(browser: Browser, base: str) -> dict[str, float]:
         page.close()
         context.set_offline(True)
         page = _throttled(context, OFFLINE)
-        offline = _timed(page, f"{base}/app/", APP_READY)
+        offline, _ = _timed(page, f"{base}/app/", APP_READY)
         stats = page.evaluate("window.GO_SITE_STATS.total")
         assert stats > 0
-        return {"online": online, "offline": offline}
+        return {"online": online, "offline": offline, "bytes": sent}
     finally:
         context.close()
 
@@ -185,12 +215,12 @@ def static_runs(browser: Browser, base: str, folder: Path) -> dict[str, float]:
     context = browser.new_context(**PHONE)
     try:
         page = _throttled(context, SLOW_4G)
-        online = _timed(page, f"{base}/live.html", SITES_DRAWN)
+        online, sent = _timed(page, f"{base}/live.html", SITES_DRAWN)
         page.close()
         context.set_offline(True)
         page = _throttled(context, OFFLINE)
-        offline = _timed(page, (folder / "live.html").as_uri(), SITES_DRAWN)
-        return {"online": online, "offline": offline}
+        offline, _ = _timed(page, (folder / "live.html").as_uri(), SITES_DRAWN)
+        return {"online": online, "offline": offline, "bytes": sent}
     finally:
         context.close()
 
@@ -295,6 +325,8 @@ def main() -> None:
                 "ratio_offline_app_over_static": round(off, 2),
                 "static_map_bytes": r["static_bytes"],
                 "app_data_bytes": r["app_data_bytes"],
+                "app_transferred_bytes": int(a["bytes"]),
+                "static_transferred_bytes": int(s["bytes"]),
             }
         )
     print(json.dumps({"repeat": args.repeat, "profile": "slow-4g", "results": out}))

@@ -2,9 +2,12 @@
 
 Peer, measured in the same run: folium's usual way, one CircleMarker per site inside a
 MarkerCluster (Leaflet.markercluster), rendered through the same offline asset pipeline.
+Baseline, also in the same run: our own page with the sites as they were sent before issue 15
+(one row array per site, `tojson`'s spaced JSON), so the packed columns are judged against it.
 First paint = navigation start → the sites are on the map and the next frame has been drawn.
+Generation and first paint are medians of `--repeat` runs.
 
-    .venv/bin/python benchmarks/maps.py [--sizes 1000,20000,100000] [--peer-max 20000]
+    .venv/bin/python benchmarks/maps.py [--sizes 1000,20000,100000] [--peer-max 20000] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import argparse
 import functools
 import http.server
+import statistics
 import sys
 import tempfile
 import threading
@@ -28,6 +32,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 import folium  # noqa: E402
 import numpy as np  # noqa: E402
 from folium.plugins import MarkerCluster  # noqa: E402
+from jinja2.utils import htmlsafe_json_dumps  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 from geo_outreach.core.settings import Settings  # noqa: E402
@@ -91,6 +96,16 @@ def peer_map(sites: list[SitePoint], tiles: streets.TileSet) -> folium.Map:
     return m
 
 
+def rows_map(data: LiveData, tiles: streets.TileSet) -> folium.Map:
+    """Our live map with the sites encoded as before issue 15: one row per site, spaced JSON."""
+    m = live.build(data, now=NOW, streets=tiles)
+    (layer,) = [c for c in m._children.values() if isinstance(c, live.SiteLayer)]
+    layer.data_json = htmlsafe_json_dumps(
+        live.site_payload(data.sites, now=NOW, lang="pl"), sort_keys=True
+    )
+    return m
+
+
 class _Quiet(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -101,6 +116,15 @@ def _timed_save(build: Any, path: Path) -> tuple[float, int]:
     page = common.render(build())
     assets.write(page, path)
     return time.perf_counter() - started, len(page.html.encode())
+
+
+def _median_save(build: Any, path: Path, repeat: int) -> tuple[float, int]:
+    runs = [_timed_save(build, path) for _ in range(repeat)]
+    return statistics.median(r[0] for r in runs), runs[-1][1]
+
+
+def _median_paint(browser: Any, url: str, ready: str, repeat: int) -> float:
+    return statistics.median(_first_paint(browser, url, ready) for _ in range(repeat))
 
 
 def _first_paint(browser: Any, url: str, ready: str) -> float:
@@ -127,6 +151,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,20000,100000")
     parser.add_argument("--peer-max", type=int, default=20000, help="largest size for the peer")
     parser.add_argument("--osm", type=Path, default=None)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (median)")
     args = parser.parse_args()
     settings = Settings()
     osm = args.osm or settings.pbf
@@ -148,21 +173,35 @@ def main() -> None:
         for n in sizes:
             sites = synthetic_sites(n, tiles.bounds)
             data = LiveData(sites=sites, facilities=[], routes=[])
-            gen, size = _timed_save(
-                lambda data=data: live.build(data, now=NOW, streets=tiles), out / f"live-{n}.html"
+            gen, size = _median_save(
+                lambda data=data: live.build(data, now=NOW, streets=tiles),
+                out / f"live-{n}.html",
+                args.repeat,
             )
-            paint = _first_paint(browser, f"{base}/live-{n}.html", OURS_READY)
+            paint = _median_paint(browser, f"{base}/live-{n}.html", OURS_READY, args.repeat)
             print(
                 f"{n:>7} | {'geo-outreach live map':<22} | {gen:>10.2f} | {size / 1e6:>8.2f} | "
                 f"{paint:>13.2f}"
             )
+            bgen, bsize = _median_save(
+                lambda data=data: rows_map(data, tiles), out / f"rows-{n}.html", args.repeat
+            )
+            bpaint = _median_paint(browser, f"{base}/rows-{n}.html", OURS_READY, args.repeat)
+            print(
+                f"{n:>7} | {'ours, rows (pre-#15)':<22} | {bgen:>10.2f} | {bsize / 1e6:>8.2f} | "
+                f"{bpaint:>13.2f}"
+            )
+            print(
+                f"{n:>7} | {'ratio rows / packed':<22} | {bgen / gen:>9.1f}x | "
+                f"{bsize / size:>7.2f}x | {bpaint / paint:>12.2f}x"
+            )
             if n > args.peer_max:
                 print(f"{n:>7} | {'folium MarkerCluster':<22} | not run (above --peer-max)")
                 continue
-            pgen, psize = _timed_save(
-                lambda sites=sites: peer_map(sites, tiles), out / f"peer-{n}.html"
+            pgen, psize = _median_save(
+                lambda sites=sites: peer_map(sites, tiles), out / f"peer-{n}.html", args.repeat
             )
-            ppaint = _first_paint(browser, f"{base}/peer-{n}.html", PEER_READY)
+            ppaint = _median_paint(browser, f"{base}/peer-{n}.html", PEER_READY, args.repeat)
             print(
                 f"{n:>7} | {'folium MarkerCluster':<22} | {pgen:>10.2f} | {psize / 1e6:>8.2f} | "
                 f"{ppaint:>13.2f}"

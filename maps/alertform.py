@@ -33,7 +33,9 @@ def form_html(lang: Lang) -> str:
         "pin": _("Miejsce wskazane na mapie."),
         "pinmode": _("Dotknij mapy w miejscu, gdzie jest osoba."),
         "device": _("Użyto położenia Twojego telefonu."),
-        "device-error": _("Nie udało się ustalić położenia. Wskaż miejsce na mapie lub wpisz adres."),
+        "device-error": _(
+            "Nie udało się ustalić położenia. Wskaż miejsce na mapie lub wpisz adres."
+        ),
         "where": _("Wskaż miejsce na mapie, użyj położenia telefonu lub wpisz adres."),
         "none": _("Nie wskazano miejsca."),
     }
@@ -58,7 +60,7 @@ def form_html(lang: Lang) -> str:
         f"<p>{escape(intro)}</p><p><strong>{escape(privacy)}</strong></p>"
         f'<form id="go-alert" action="{ENDPOINT}" method="post" lang="{lang}" '
         f'data-lang="{lang}" {data}>'
-        f'<fieldset><legend>{escape(where)}</legend>'
+        f"<fieldset><legend>{escape(where)}</legend>"
         f'<div class="go-alert-buttons">'
         f'<button type="button" id="go-alert-pin" aria-pressed="false">{escape(pin)}</button>'
         f'<button type="button" id="go-alert-device">{escape(device)}</button></div>'

@@ -3,6 +3,7 @@ against the access rules written out below), and schemathesis for each role with
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -55,6 +56,9 @@ RULES: list[tuple[set[str], set[str]]] = [
         {"public_facilities", "public_sos_bus_routes", "public_sos_bus_stops"}
         | {"export_public_facilities", "export_sos_bus_routes", "export_sos_bus_stops"},
     ),
+    # Issue 14: anyone alerts the teams and reads a status by code; coordinators triage.
+    (EVERYONE, {"send_alert", "alert_status"}),
+    ({"coordinator"}, {"alert_queue", "alert_one", "alert_decision", "winter_nights"}),
     (
         EVERYONE,
         {
@@ -96,6 +100,8 @@ def ids(api: Api) -> dict[str, str]:
         "facility_id": one["facilities"],
         "visit_id": one["visits"],
         "patrol_id": patrol,
+        "alert_id": str(uuid.uuid4()),  # none stored: a 404 for whoever may ask
+        "ref": "AAAA-BBBB-CCCC",
     }
 
 

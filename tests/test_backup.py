@@ -172,9 +172,12 @@ def test_backup_drop_restore_gives_every_row_back(
         proc = run_cli("db", "restore", str(file), env=_env(source, key=key))
         assert proc.returncode == 1 and said in proc.stderr, proc.stderr
         with _connect(admin, "postgres") as conn:
-            assert conn.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", (admin.database,)
-            ).fetchone() is None
+            assert (
+                conn.execute(
+                    "SELECT 1 FROM pg_database WHERE datname = %s", (admin.database,)
+                ).fetchone()
+                is None
+            )
 
     proc = run_cli("db", "restore", str(file), env=env)
     assert proc.returncode == 0, proc.stderr

@@ -360,7 +360,7 @@ def test_live_map_layers_labels_and_no_personal_data(
     # Every site travels once, in the compact array (not as one Marker each).
     payload = json.loads(re.search(r"new L\.GoSiteLayer\((\{.*?\})\);\n", html, re.S).group(1))
     codes = session.execute(text("SELECT code FROM sleeping_sites ORDER BY code")).scalars().all()
-    assert sorted(r[2] for r in payload["rows"]) == list(codes)
+    assert sorted(payload["code"]) == list(codes)  # packed as columns (live.site_columns)
     assert html.count("L.circleMarker(") == 0 and html.count("L.marker(") < 50
     # Recent visits: dates and counts only; no note ever reaches the map.
     notes = (
@@ -374,7 +374,7 @@ def test_live_map_layers_labels_and_no_personal_data(
     with_visits = session.execute(
         text("SELECT count(DISTINCT site_id) FROM visits WHERE site_id IS NOT NULL")
     ).scalar_one()
-    assert sum(1 for r in payload["rows"] if r[11]) == with_visits
+    assert sum(1 for n in payload["visits"] if n) == with_visits
     # The confidential shelter's place is never drawn, not even on the internal map.
     conf = session.execute(
         text("SELECT code, ST_Y(geom), ST_X(geom) FROM facilities WHERE confidential")

@@ -159,11 +159,14 @@ def test_the_app_role_redacts_only_through_the_narrow_function(api: Api) -> None
         "WHERE proname = 'geo_outreach_redact_visit_notes'",
     )
     assert definer and owner == admin.username and "search_path=pg_catalog, pg_temp" in config
-    assert _one(
-        admin,
-        "SELECT has_function_privilege('public', "
-        "'geo_outreach_redact_visit_notes(uuid[])', 'EXECUTE')",
-    ) is False
+    assert (
+        _one(
+            admin,
+            "SELECT has_function_privilege('public', "
+            "'geo_outreach_redact_visit_notes(uuid[])', 'EXECUTE')",
+        )
+        is False
+    )
     visit = _one(admin, "SELECT id FROM visits WHERE note IS NOT NULL ORDER BY id LIMIT 1")
     with _conn(app) as conn:
         for statement in (

@@ -55,7 +55,9 @@ def _limits(request: Request, client: ClientDep) -> None:
     "/public/alerts", status_code=201, tags=["public"], dependencies=[Depends(_limits)],
     responses={413: {"description": "too large"}, 429: {"description": "too many alerts"}},
 )  # fmt: skip
-def send_alert(ctx: Annotated[Ctx, guard("public_alerts", "create")], alert: alerts.AlertIn) -> AlertReceived:
+def send_alert(
+    ctx: Annotated[Ctx, guard("public_alerts", "create")], alert: alerts.AlertIn
+) -> AlertReceived:
     """Alert the outreach team to someone who may be freezing: where, when, what was seen (never
     a name or a photo). In danger of life call 112 first."""
     with ctx.tx() as tx:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, time
+from datetime import time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter
@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.deps import Ctx, guard
 from geo_outreach.routing import exports as plan_export
 from geo_outreach.routing import planner
+from layers.rules import PlannedOn
 
 router = APIRouter(tags=["plans"])
 
@@ -19,7 +20,7 @@ class PlanIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     mode: Literal["streetwork", "joint", "akcja-zima", "inspection"]
-    day: date
+    day: PlannedOn
     start: time = Field(description="shift start, local time (Europe/Warsaw)")
     end: time = Field(description="shift end; earlier than start means the next morning")
     teams: int = Field(default=1, ge=planner.TEAMS[0], le=planner.TEAMS[1])

@@ -53,8 +53,19 @@
   }
 
   // -- wiping the phone's copy -------------------------------------------------------------
+  // The service worker stops its tile prefetch and drops the caches itself (else a tile in
+  // flight could land after the wipe); the page deletes them too, in case no worker runs.
+  function wipeWorker() {
+    if (!navigator.serviceWorker || !navigator.serviceWorker.controller) { return Promise.resolve(); }
+    return new Promise(function (resolve) {
+      var channel = new MessageChannel();
+      var timer = setTimeout(resolve, 5000);
+      channel.port1.onmessage = function () { clearTimeout(timer); resolve(); };
+      navigator.serviceWorker.controller.postMessage({type: 'wipe'}, [channel.port2]);
+    });
+  }
   function wipeData() {
-    var jobs = [GoOutbox.clearMeta()];
+    var jobs = [GoOutbox.clearMeta(), wipeWorker()];
     if (self.caches) {
       jobs.push(caches.keys().then(function (names) {
         return Promise.all(names.filter(function (n) { return DATA_CACHES.indexOf(n) >= 0; })
@@ -62,7 +73,9 @@
       }));
     }
     state.data = null;
-    return Promise.all(jobs);
+    return Promise.all(jobs).then(function () {
+      return self.caches ? Promise.all(DATA_CACHES.map(function (n) { return caches.delete(n); })) : null;
+    });
   }
   window.GoApp = {wipeData: wipeData, state: state};
 
@@ -140,8 +153,9 @@
   window.GoApp.flush = flush;
 
   // -- session -----------------------------------------------------------------------------
-  function checkSession() {
-    return fetch('/app/session', {credentials: 'same-origin'}).then(function (r) { return r.json(); }).then(function (s) {
+  function checkSession(asked) {
+    var answer = asked || fetch('/app/session', {credentials: 'same-origin'});
+    return answer.then(function (r) { return r.json(); }).then(function (s) {
       state.online = true;
       if (s.state === 'active') { return s; }
       if (s.state === 'revoked') {
@@ -552,8 +566,9 @@
   }
 
   // -- start -------------------------------------------------------------------------------
-  function loadData() {
-    return fetch('/app/data.json?lang=' + state.lang, {credentials: 'same-origin'}).then(function (r) {
+  function loadData(asked) {
+    var answer = asked || fetch('/app/data.json?lang=' + state.lang, {credentials: 'same-origin'});
+    return answer.then(function (r) {
       if (r.status === 401) { return checkSession().then(function () { return null; }); }
       if (!r.ok) { throw new Error(String(r.status)); }
       return r.json();
@@ -635,11 +650,17 @@
       navigator.serviceWorker.register('/app/sw.js', {scope: '/app/'}).catch(function () { return null; });
     }
     wire();
+    // The texts, the session's state and the data are asked for at once: on a slow network
+    // each round trip costs half a second. Their answers are read in order.
+    var session = fetch('/app/session', {credentials: 'same-origin'});
+    var data = fetch('/app/data.json?lang=' + lang, {credentials: 'same-origin'});
+    session.catch(function () { return null; });
+    data.catch(function () { return null; });
     loadText(lang).then(showSync).then(function () {
-      return checkSession();
+      return checkSession(session);
     }).then(function (s) {
       if (s === undefined) { return null; }  // on the way to the login page
-      return loadData();
+      return loadData(data);
     }).then(function (d) {
       if (d) { render(); }
       return flush();

@@ -278,3 +278,18 @@ def is_member(session: Session, *, patrol_id: uuid.UUID, user_id: uuid.UUID | No
     if user_id is None:
         return False
     return session.get(PatrolMember, (patrol_id, user_id)) is not None
+
+
+EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$"
+
+
+def set_email(session: Session, *, name: str, email: str | None) -> None:
+    """The address an account is told of a cold night at (issue 14); None removes it."""
+    if email is not None and (len(email) > 254 or not re.fullmatch(EMAIL_PATTERN, email)):
+        raise _problem("email", f"'{email[:80]}' is not an e-mail address like name@example.org")
+    user = user_by_name(session, name)
+    if user is None:
+        msg = f"name: no account '{name}'"
+        raise _problem("name", msg)
+    user.email = email
+    session.flush()

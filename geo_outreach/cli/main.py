@@ -8,7 +8,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime
 from datetime import time as dt_time
 from pathlib import Path
 from typing import Annotated
@@ -72,6 +72,7 @@ OPTIONS = {
     "lang": "--lang",
     "night": "--date",
     "reason": "--reason",
+    "forecast": "--forecast",
 }
 
 
@@ -533,8 +534,16 @@ SERVE_LOGGING: dict[str, object] = {
         "json": {"format": "%(message)s"},
     },
     "handlers": {
-        "plain": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stderr"},
-        "access": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"},
+        "plain": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "stream": "ext://sys.stderr",
+        },
+        "access": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "stream": "ext://sys.stdout",
+        },
     },
     "loggers": {
         "geo_outreach.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
@@ -962,6 +971,72 @@ def map_cmd(
             f"street tiles: {written.tiles.tiles} (zoom {written.tiles.min_zoom}-"
             f"{written.tiles.max_zoom}) in {out / 'tiles'}; {OSM_ATTRIBUTION}"
         )
+
+
+@user_app.command("email")
+def user_email(
+    name: Annotated[str, typer.Argument(help="account name")],
+    address: Annotated[
+        str | None, typer.Argument(help="e-mail address; leave out to remove it")
+    ] = None,
+) -> None:
+    """Where an account (a coordinator) is told of a cold night by e-mail."""
+    from geo_outreach.accounts import users as auth
+
+    with _session(_database(_settings())) as session:
+        auth.set_email(session, name=name, email=address)
+    typer.echo(f"account '{name}': e-mail {'set' if address else 'removed'}")
+
+
+# -- cold nights (issue 14) -------------------------------------------------------------------
+
+winter_app = typer.Typer(help="Cold nights: the forecast decides Akcja Zima.", no_args_is_help=True)
+app.add_typer(winter_app, name="winter")
+
+
+@winter_app.command("check")
+def winter_check(
+    forecast: Annotated[
+        str | None,
+        typer.Option(help="Open-Meteo JSON: a file or an http(s) URL (GEO_OUTREACH_FORECAST_URL)"),
+    ] = None,
+    day: Annotated[
+        str | None, typer.Option("--date", help="the night's date YYYY-MM-DD (default: today)")
+    ] = None,
+) -> None:
+    """Decide tonight from the forecast; on a cold night record it once with tonight's list and
+    a proposed plan, and tell the coordinators. Exit 0: no action; 3: cold; 4: Akcja Zima."""
+    from geo_outreach.winter import forecast as fc
+    from geo_outreach.winter import night
+
+    settings = _settings()
+    source = forecast or settings.forecast_url
+    if not source:
+        msg = "--forecast: give a file or URL, or set GEO_OUTREACH_FORECAST_URL"
+        raise GeoOutreachError(msg)
+    when = _night_date(day, settings)
+    data = fc.load(source, timeout=settings.forecast_timeout_seconds)
+    engine = db.make_engine(_database(settings).app_url)
+    try:
+        outcome = night.run_check(
+            engine, settings, forecast=data, day=when, actor=_actor(), progress=_say
+        )
+    finally:
+        engine.dispose()
+    typer.echo("\n".join(outcome.lines()))
+    raise typer.Exit(outcome.exit_code)
+
+
+def _night_date(value: str | None, settings: Settings) -> date:
+    from zoneinfo import ZoneInfo
+
+    if value is None:
+        return datetime.now(ZoneInfo(settings.timezone)).date()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        msg = f"--date '{value}' is not a date like 2026-01-15"
+        raise GeoOutreachError(msg) from None
 
 
 def main() -> None:

@@ -184,7 +184,7 @@ def table_sums(conn: psycopg.Connection) -> dict[str, TableSum]:
     """Row count and content digest of every user table (extension tables excepted), read in
     the connection's current transaction."""
     for statement in STABLE_OUTPUT:
-        conn.execute(statement)  # type: ignore[arg-type]
+        conn.execute(statement)
     sums: dict[str, TableSum] = {}
     for schema, table in conn.execute(USER_TABLES).fetchall():
         query = sql.SQL(

@@ -368,14 +368,31 @@ class Matrix:
     pred_row: NDArray[np.int64]  # point -> row of `predecessors`
     kept: NDArray[np.int64]  # pruned-graph node -> augmented-graph node
     pieces: dict[tuple[int, int], tuple[int, int, int]]  # extra edge -> (chain, from, to)
+    # Same cost both ways on every edge: a leg whose source row was not searched far enough is
+    # the reverse of the leg the other way (pred_row is -1 where a source was not searched).
+    symmetric: bool = False
 
 
-def travel_matrix(net: Network, nodes: NDArray[np.int64], *, sources: int | None = None) -> Matrix:
+def travel_matrix(
+    net: Network,
+    nodes: NDArray[np.int64],
+    *,
+    sources: int | None = None,
+    budget: float | None = None,
+    stay: NDArray[np.float64] | None = None,
+) -> Matrix:
     """Travel seconds between OSM nodes: one C Dijkstra per distinct source node.
 
     Rows are the first `sources` nodes (all by default), columns all nodes. Nodes inside chains
     get a graph node of their own, spliced into their chains, so that a point is reached where
     it is, not at the chain's far junction.
+
+    With `budget`, point 0 is the base every round trip starts from and returns to, and
+    `stay[k]` the seconds spent at point k. Only legs that some round trip of at most `budget`
+    seconds could use are then needed: [i, j] is exact whenever
+    ``d(0, i) + stay[i] + d(i, j) + stay[j] + d(j, 0) <= budget``; any other entry is either
+    exact or inf, never another value. Each search stops at the farthest leg it still needs,
+    which on a walking network saves about two thirds of the work for a three-hour shift.
     """
     size = net.junction.size
     jidx = np.full(net.lon.size, -1, dtype=np.int64)
@@ -419,27 +436,110 @@ def travel_matrix(net: Network, nodes: NDArray[np.int64], *, sources: int | None
         np.concatenate([base.data, np.array(cost)]),
         (total, total),
     )
-    rows = inverse if sources is None else inverse[:sources]
-    wanted = np.unique(rows)  # indices into uniq that are sources
     keep = _without_dead_ends(graph, graph_of)
     sub = graph[keep][:, keep]
     local = np.cumsum(keep) - 1  # augmented node -> node of the pruned graph
-    dist_sub, pred_sub = dijkstra(
-        sub, directed=True, indices=local[graph_of[wanted]], return_predecessors=True
-    )
-    row_of = np.searchsorted(wanted, rows)
-    seconds = dist_sub[row_of][:, local[graph_of[inverse]]]
+    point_node = local[graph_of[inverse]]
+    symmetric = False
+    if budget is None:
+        rows = inverse if sources is None else inverse[:sources]
+        wanted = np.unique(rows)  # indices into uniq that are sources
+        dist_sub, pred_sub = dijkstra(
+            sub, directed=True, indices=local[graph_of[wanted]], return_predecessors=True
+        )
+        row_of = np.searchsorted(wanted, rows)
+        seconds = dist_sub[row_of][:, point_node]
+    else:
+        if sources is not None or stay is None or np.shape(stay) != np.shape(nodes):
+            msg = "a budgeted matrix needs one stay per point and every point as a source"
+            raise GeoOutreachError(msg)
+        symmetric = _symmetric(sub)
+        seconds, pred_sub, row_of = _round_trip_legs(
+            sub, point_node, budget=budget, stay=np.asarray(stay, dtype=np.float64),
+            symmetric=symmetric,
+        )  # fmt: skip
     # Paths are read in the pruned graph's numbering; `kept` maps them back.
     return Matrix(
         seconds=seconds,
         net=net,
-        graph_node=local[graph_of[inverse]],
+        graph_node=point_node,
         graph_osm=np.concatenate([net.junction, uniq[inner]])[keep],
         predecessors=pred_sub.astype(np.int32, copy=False),
         pred_row=row_of,
         kept=np.flatnonzero(keep),
         pieces=pieces,
+        symmetric=symmetric,
     )
+
+
+def _symmetric(graph: csr_matrix) -> bool:
+    """Every edge also runs the other way at the same cost (a walking network)."""
+    other = graph.T.tocsr()
+    if graph.nnz != other.nnz:
+        return False
+    diff = abs(graph - other)
+    return bool(diff.nnz == 0 or diff.max() <= 1e-9)
+
+
+def _round_trip_legs(
+    graph: csr_matrix,
+    point_node: NDArray[np.int64],
+    *,
+    budget: float,
+    stay: NDArray[np.float64],
+    symmetric: bool,
+) -> tuple[NDArray[np.float64], NDArray[np.int32], NDArray[np.int64]]:
+    """The budgeted matrix of `travel_matrix`: seconds, predecessor rows, point -> row.
+
+    A Dijkstra with a limit returns exact distances up to the limit and inf beyond it, so each
+    source searches only as far as its farthest needed leg can be. Two bounds give that reach:
+    the budget left after the base -> i and j -> base parts, and the detour through the base,
+    d(i, j) <= d(i, 0) + d(0, j). On a symmetric graph the sources go in order of their own round
+    trip and each one searches only for the points after it; the earlier rows hold the rest.
+    """
+    uniq, inv = np.unique(point_node, return_inverse=True)
+    n = uniq.size
+    stay_min = np.full(n, np.inf)
+    np.minimum.at(stay_min, inv, stay)
+    base = int(inv[0])
+    out0, pred0 = dijkstra(
+        graph, directed=True, indices=uniq[base], limit=budget, return_predecessors=True
+    )
+    back0 = out0 if symmetric else dijkstra(graph.T.tocsr(), directed=True, indices=uniq[base],
+                                            limit=budget)  # fmt: skip
+    head = out0[uniq] + stay_min  # earliest time a trip can leave each point
+    tail = stay_min + back0[uniq]  # least time from arriving at each point to being home
+    order = np.argsort(head + tail, kind="stable")
+    order = np.concatenate([[base], order[order != base]])
+    legs = np.full((n, n), np.inf)
+    legs[base] = out0[uniq]
+    legs[:, base] = back0[uniq]
+    preds = [pred0]
+    row = np.full(n, -1, dtype=np.int64)
+    row[base] = 0
+    everyone = np.arange(n)
+    for at, u in enumerate(order[1:].tolist(), start=1):
+        targets = order[at + 1 :] if symmetric else everyone[everyone != u]
+        if targets.size == 0:
+            continue
+        allowance = budget - head[u] - tail[targets]
+        reach = float(np.max(np.minimum(allowance, back0[uniq[u]] + out0[uniq[targets]])))
+        if not reach >= 0:  # no leg out of this point fits any round trip
+            continue
+        dist, pred = dijkstra(
+            graph,
+            directed=True,
+            indices=uniq[u],
+            limit=reach * (1 + 1e-12) + 1e-9,  # the limit itself must stay in reach
+            return_predecessors=True,
+        )
+        legs[u] = dist[uniq]
+        row[u] = len(preds)
+        preds.append(pred)
+    if symmetric:
+        legs = np.minimum(legs, legs.T)  # both are exact where finite
+    np.fill_diagonal(legs, 0.0)
+    return legs[inv][:, inv], np.vstack(preds), row[inv]
 
 
 def _without_dead_ends(graph: csr_matrix, needed: NDArray[np.int64]) -> NDArray[np.bool_]:
@@ -489,18 +589,15 @@ def _min_duplicates(
 def leg_nodes(matrix: Matrix, i: int, j: int) -> list[int]:
     """OSM nodes along the fastest path from point i to point j, for drawing and checking."""
     net = matrix.net
-    pred = matrix.predecessors[matrix.pred_row[i]]
-    source, target = int(matrix.graph_node[i]), int(matrix.graph_node[j])
-    hops = [target]
-    node = target
-    while node != source:
-        node = int(pred[node])
-        if node < 0:
-            msg = f"no path between points {i} and {j}"
-            raise GeoOutreachError(msg)
-        hops.append(node)
-    hops.reverse()
-    hops = matrix.kept[hops].tolist()  # back to the augmented graph's numbering
+    source = int(matrix.graph_node[i])
+    found = _tree_path(matrix, i, j)
+    if found is None and matrix.symmetric:
+        back = _tree_path(matrix, j, i)
+        found = None if back is None else back[::-1]
+    if found is None:
+        msg = f"no path between points {i} and {j}"
+        raise GeoOutreachError(msg)
+    hops = matrix.kept[found].tolist()  # back to the augmented graph's numbering
     size = net.junction.size
     out: list[int] = [int(matrix.graph_osm[source])]
     for u, v in itertools.pairwise(hops):
@@ -512,6 +609,25 @@ def leg_nodes(matrix: Matrix, i: int, j: int) -> list[int]:
             seq = net.chain_node[net.chain_ptr[c] : net.chain_ptr[c + 1]]
         out.extend(int(x) for x in seq[1:])
     return out
+
+
+def _tree_path(matrix: Matrix, i: int, j: int) -> list[int] | None:
+    """Pruned-graph nodes from point i to point j in i's shortest-path tree, if it reaches j."""
+    row = int(matrix.pred_row[i])
+    source, node = int(matrix.graph_node[i]), int(matrix.graph_node[j])
+    if source == node:
+        return [node]
+    if row < 0:
+        return None
+    pred = matrix.predecessors[row]
+    hops = [node]
+    while node != source:
+        node = int(pred[node])
+        if node < 0:
+            return None
+        hops.append(node)
+    hops.reverse()
+    return hops
 
 
 def path_metres(net: Network, nodes: list[int]) -> float:

@@ -226,17 +226,21 @@ def build(
     reachable = [c for c, good in zip(cands, ok, strict=True) if good]
     unreachable = [c for c, good in zip(cands, ok, strict=True) if not good]
     nodes = np.concatenate([snapped.node[:1], snapped.node[1:][ok]])
-    matrix = nw.travel_matrix(net, nodes)
-    seconds = matrix.seconds.copy()
-    # Points outside each other's reach (none in the main component, but be safe) cost a day.
-    seconds[~np.isfinite(seconds)] = 86_400
     walk_extra = snapped.metres[1:][ok] / WALK_MS  # from the street to the site, on foot
+    services = SERVICE_MIN[req.mode] * 60 + (2 * walk_extra).astype(np.int64)
     horizon = req.seconds_long
     max_duration = min(horizon, (req.max_route_minutes or horizon // 60) * 60)
+    # Only legs some route within max_duration could use are searched for; the others are inf.
+    matrix = nw.travel_matrix(
+        net, nodes, budget=float(max_duration), stay=np.r_[0, services].astype(np.float64)
+    )
+    seconds = matrix.seconds.copy()
+    # Legs no route can use, and points outside each other's reach, cost a day.
+    seconds[~np.isfinite(seconds)] = 86_400
     sites: list[vrp.Site] = []
     never: set[int] = set()
     for k, c in enumerate(reachable):
-        service = SERVICE_MIN[req.mode] * 60 + int(2 * walk_extra[k])
+        service = int(services[k])
         late = horizon - service
         if req.mode == "akcja-zima" and c.vulnerable:
             # The most vulnerable first: they must be reached in the first half of the night.

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from geo_outreach.accounts.users import client_key
 from geo_outreach.core.errors import Conflict, NotFound, invalid
 from geo_outreach.core.geometry import check
-from geo_outreach.core.i18n import N_, Lang
+from geo_outreach.core.i18n import LANGS, N_, Lang
 from geo_outreach.core.policy import RateLimited
 from geo_outreach.core.settings import Settings
 from layers import audit, writes
@@ -146,7 +146,7 @@ def status_of(session: Session, ref: str) -> tuple[str, Lang]:
     if row is None:
         msg = f"no alert with reference {ref!r}"
         raise NotFound(msg)
-    lang: Lang = row[1]
+    lang: Lang = next((x for x in LANGS if x == row[1]), "pl")  # the CHECK allows only these
     return str(row[0]), lang
 
 

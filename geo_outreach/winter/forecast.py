@@ -284,8 +284,7 @@ def decide(night: Night, levels: Levels) -> Decision:
             why.append(f"{wet:.1f} mm of precipitation")
         if why:
             reason = (
-                f"{seen}: below {levels.cold_below:g} °C with {' and '.join(why)} "
-                "(the cold level)"
+                f"{seen}: below {levels.cold_below:g} °C with {' and '.join(why)} (the cold level)"
             )
             return Decision(night, "cold", reason, levels.cold_below)
         reason = (

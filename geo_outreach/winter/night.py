@@ -347,7 +347,9 @@ def scheduled_check(engine: Engine, settings: Settings) -> Outcome:
 # -- the office console's view -----------------------------------------------------------------
 
 
-def nights_for(session: Session, *, user_id: uuid.UUID | None, limit: int = 30) -> list[dict[str, object]]:
+def nights_for(
+    session: Session, *, user_id: uuid.UUID | None, limit: int = 30
+) -> list[dict[str, object]]:
     """The recent cold nights, newest first, each with the caller's notice (ids and counts)."""
     nights = session.scalars(
         select(WinterNight).order_by(WinterNight.night.desc()).limit(limit)
@@ -383,9 +385,7 @@ def nights_for(session: Session, *, user_id: uuid.UUID | None, limit: int = 30) 
                 "vulnerable": x.vulnerable,
                 "people": x.people,
                 "teams": x.teams,
-                "proposal": [
-                    {"patrol_id": str(p), "code": codes.get(p)} for p in x.patrol_ids
-                ],
+                "proposal": [{"patrol_id": str(p), "code": codes.get(p)} for p in x.patrol_ids],
                 "extra_teams_needed": x.extra_teams_needed,
                 "plan_note": x.plan_note,
                 "decided_at": x.decided_at.isoformat(),

@@ -19,12 +19,43 @@
   var LON = 0, LAT = 1, CODE = 2, NAME = 3, CAT = 4, STATUS = 5, PEOPLE = 6, HAZ = 7,
       DAYS = 8, LAST = 9, DISTRICT = 10, VISITS = 11;
 
+  // One shared, read-only list per bit set: most sites share a handful of them.
+  var BITS = {};
+  function bits(mask) {
+    var out = BITS[mask];
+    if (out) { return out; }
+    out = [];
+    for (var k = 0, m = mask; m; k++, m >>>= 1) { if (m & 1) { out.push(k); } }
+    return (BITS[mask] = out);
+  }
+
+  // A payload packed as columns (maps/live.py `site_columns`) back to the rows every reader
+  // uses; a payload that already has rows is left as it is. Decodes in place, returns it.
+  function decode(d) {
+    if (!d || d.rows) { return d; }
+    var n = d.code.length, rows = new Array(n), now = d.now, v = 0;
+    for (var i = 0; i < n; i++) {
+      var ago = d.last[i], visits = new Array(d.visits[i]);
+      for (var k = 0; k < visits.length; k++, v++) {
+        visits[k] = [now - d.visitAgo[v], d.visitMet[v], bits(d.visitHelp[v])];
+      }
+      rows[i] = [
+        (d.origin[0] + d.x[i]) / 1e6, (d.origin[1] + d.y[i]) / 1e6, d.code[i], d.name[i],
+        d.cat[i], d.status[i], d.people[i], bits(d.haz[i]),
+        ago === null ? -1 : Math.floor(ago / 86400), ago === null ? null : now - ago,
+        d.district[i] - 1, visits
+      ];
+    }
+    d.rows = rows;
+    return d;
+  }
+
   L.GoSiteLayer = L.Layer.extend({
     options: {cellPx: 60, clusterUntilZoom: 16, openZoom: 18},
 
     initialize: function (data, options) {
       L.setOptions(this, options);
-      this._d = data;
+      this._d = decode(data);
       var n = data.rows.length;
       this._x = new Float64Array(n);
       this._y = new Float64Array(n);
@@ -211,6 +242,8 @@
       if (this._markers[i]) { this._markers[i].openPopup(); }
     }
   });
+
+  L.GoSiteLayer.decode = decode;  // for readers of the rows outside the layer (the field app)
 
   L.GoSearch = L.Control.extend({
     options: {position: 'topleft', placeholder: '', max: 8},

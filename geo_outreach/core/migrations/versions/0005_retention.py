@@ -43,9 +43,7 @@ COMMENT ON FUNCTION geo_outreach_redact_visit_notes(uuid[]) IS
 def upgrade() -> None:
     op.execute(FUNCTION)
     op.execute("REVOKE ALL ON FUNCTION geo_outreach_redact_visit_notes(uuid[]) FROM PUBLIC")
-    op.execute(
-        f"GRANT EXECUTE ON FUNCTION geo_outreach_redact_visit_notes(uuid[]) TO {APP_ROLE}"
-    )
+    op.execute(f"GRANT EXECUTE ON FUNCTION geo_outreach_redact_visit_notes(uuid[]) TO {APP_ROLE}")
 
 
 def downgrade() -> None:

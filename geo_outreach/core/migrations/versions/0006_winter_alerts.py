@@ -53,7 +53,10 @@ def upgrade() -> None:
         sa.Column("extra_teams_needed", sa.Integer(), server_default=sa.text("0"), nullable=False),
         sa.Column("plan_note", sa.Text(), nullable=True),
         sa.Column(
-            "decided_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
+            "decided_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
         ),
         sa.Column("decided_by", sa.Text(), nullable=False),
         sa.CheckConstraint("level IN ('akcja-zima', 'cold')", name=op.f("ck_winter_nights_level")),
@@ -67,7 +70,10 @@ def upgrade() -> None:
         sa.Column("night_id", sa.UUID(), nullable=False),
         sa.Column("user_id", sa.UUID(), nullable=False),
         sa.Column(
-            "created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
         ),
         sa.Column("emailed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("email_error", sa.Text(), nullable=True),
@@ -91,7 +97,10 @@ def upgrade() -> None:
         sa.Column("id", sa.UUID(), server_default=sa.text("gen_random_uuid()"), nullable=False),
         sa.Column("ref", sa.Text(), nullable=False),
         sa.Column(
-            "received_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
+            "received_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
         ),
         sa.Column("seen_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column(
