@@ -6,8 +6,8 @@ from layers.areas import Area
 from layers.audit import AuditEntry
 from layers.base import Base
 from layers.facilities import Facility
-from layers.site_changes import SiteChange
 from layers.patrols import Patrol, PatrolStop
+from layers.site_changes import SiteChange
 from layers.sites import SiteStatusChange, SleepingSite
 from layers.sos_bus import SosBusDuty, SosBusRoute, SosBusStop
 from layers.visits import Visit

@@ -56,6 +56,15 @@ RULES: list[tuple[set[str], set[str]]] = [
         {"public_facilities", "public_sos_bus_routes", "public_sos_bus_stops"}
         | {"export_public_facilities", "export_sos_bus_routes", "export_sos_bus_stops"},
     ),
+    # Issue 11: the field app, offline replays and the review of site changes made offline.
+    (EVERYONE, {"session_state"}),
+    (NAMED, {"end_browser_session"}),
+    (STAFF | {"partner"}, {"data"}),
+    (STAFF, {"put_visit", "put_site_change", "list_site_changes"}),
+    ({"coordinator"}, {"accept_site_change", "reject_site_change"}),
+    ({"admin"}, {"revoke_user"}),
+    # Issue 13: file imports (dry run first).
+    ({"coordinator", "admin"}, {"import_upload"}),
     # Issue 14: anyone alerts the teams and reads a status by code; coordinators triage.
     (EVERYONE, {"send_alert", "alert_status"}),
     ({"coordinator"}, {"alert_queue", "alert_one", "alert_decision", "winter_nights"}),
@@ -102,6 +111,9 @@ def ids(api: Api) -> dict[str, str]:
         "patrol_id": patrol,
         "alert_id": str(uuid.uuid4()),  # none stored: a 404 for whoever may ask
         "ref": "AAAA-BBBB-CCCC",
+        "change_id": str(uuid.uuid4()),
+        "name": "nobody-by-this-name",
+        "layer": "facilities",
     }
 
 
@@ -146,7 +158,8 @@ def test_role_endpoint_matrix(api: Api, ids: dict[str, str]) -> None:
                 expected = 401 if role == "public" else 403
                 assert response.status_code == expected, (op, role, response.status_code)
             checked += 1
-            if op == "logout" and role != "public" and response.status_code == 204:
+            ends_token = op in ("logout", "end_browser_session")
+            if ends_token and role != "public" and response.status_code == 204:
                 tokens[role] = login(api.client, f"test-{role}", PASSWORD)
     assert checked == len(operations) * len(ROLES)
 
@@ -162,7 +175,7 @@ def base(api: Api, ids: dict[str, str]) -> Iterator[str]:
 # Logging out would revoke the role's token for the rest of the run; a plan runs the solver
 # for up to 30 s per call (tests/test_api.py covers POST /plans).
 schema = schemathesis.openapi.from_dict(create_app(Settings()).openapi()).exclude(
-    operation_id=["logout", "create_plan", "map_planner"]
+    operation_id=["logout", "end_browser_session", "revoke_user", "create_plan", "map_planner"]
 )
 
 

@@ -73,6 +73,7 @@ OPTIONS = {
     "night": "--date",
     "reason": "--reason",
     "forecast": "--forecast",
+    "out": "--out",
 }
 
 
@@ -839,6 +840,7 @@ def retention_run() -> None:
         login_days=settings.retention_login_days,
         idempotency_days=settings.retention_idempotency_days,
         audit_years=settings.retention_audit_years,
+        alert_days=settings.alert_keep_days,
     )
     # The schema owner: the app role may not delete login attempts, tokens or audit rows.
     engine = db.make_engine(database.admin_url)

@@ -35,7 +35,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from sqlalchemy import URL
 
-from geo_outreach.core.errors import GeoOutreachError
+from geo_outreach.core.errors import GeoOutreachError, invalid
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -436,8 +436,8 @@ def create_backup(
     target = out / default_name(datetime.now(UTC)) if out.is_dir() else out
     folder = target.parent
     if not folder.is_dir():
-        msg = f"--out: folder {folder} does not exist"
-        raise BackupError(msg)
+        msg = f"folder {folder} does not exist"
+        raise invalid("out", msg)
     manifest, dump = _dump(url, bin_dir=bin_dir, actor=actor, log=log)
     pg_restore = pg_tool("pg_restore", int(manifest.server_version.split(".")[0]), bin_dir=bin_dir)
     log(f"encrypting {len(dump)} bytes …")
@@ -507,7 +507,7 @@ def restore_backup(
         if tables and not force:
             msg = (
                 f"database {url.database} is not empty ({tables} tables): a backup is restored "
-                "only into an empty database; pass --force to drop and replace it"
+                "only into an empty database; restore with force to drop and replace it"
             )
             raise BackupError(msg)
         replaced = bool(tables)

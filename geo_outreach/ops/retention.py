@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import Session
 
 from geo_outreach.core.errors import NotFound, invalid
+from geo_outreach.winter import alerts
 from layers import audit, writes
 from layers.models import SleepingSite, Visit
 
@@ -38,6 +39,7 @@ class RetentionPolicy:
     login_days: int
     idempotency_days: int
     audit_years: int
+    alert_days: int = 90
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class RetentionResult:
     idempotency_keys_deleted: int
     tokens_deleted: int
     audit_rows_deleted: int
+    alert_positions_purged: int
 
 
 def _redact_notes(session: Session, ids: list[uuid.UUID]) -> int:
@@ -91,6 +94,10 @@ def run(session: Session, policy: RetentionPolicy, *, actor: str, role: str) -> 
             session,
             "DELETE FROM audit_log WHERE at < now() - make_interval(years => :years)",
             years=policy.audit_years,
+        ),
+        # Where someone was seen is needed while the teams look, not for years.
+        alert_positions_purged=len(
+            alerts.purge_positions(session, older_than_days=policy.alert_days)
         ),
     )
     audit.record(

@@ -471,23 +471,30 @@ def decide(
 # -- retention ------------------------------------------------------------------------------------
 
 
-def purge_alert_positions(session: Session, older_than_days: int = 90) -> int:
-    """Remove the position, address, description and contact of alerts received more than
-    `older_than_days` ago (the status stays, for the reporter and the counts); returns how many
-    alerts were purged. For the retention job."""
+def purge_positions(session: Session, *, older_than_days: int) -> list[uuid.UUID]:
+    """Blank the position, address, description and contact of alerts received more than
+    `older_than_days` ago (the status stays, for the reporter); the ids purged. Not audited
+    here: the callers write one row for the whole run."""
     if older_than_days < 1:
         msg = f"must be at least 1, got {older_than_days}"
         raise invalid("older_than_days", msg)
     cutoff = datetime.now(UTC) - timedelta(days=older_than_days)
-    ids = session.scalars(
-        update(PublicAlert)
-        .where(PublicAlert.received_at < cutoff, PublicAlert.purged_at.is_(None))
-        .values(geom=None, address=None, description=None, contact=None, purged_at=func.now())
-        .returning(PublicAlert.id)
-        .execution_options(synchronize_session=False)
-    ).all()
+    return list(
+        session.scalars(
+            update(PublicAlert)
+            .where(PublicAlert.received_at < cutoff, PublicAlert.purged_at.is_(None))
+            .values(geom=None, address=None, description=None, contact=None, purged_at=func.now())
+            .returning(PublicAlert.id)
+            .execution_options(synchronize_session=False)
+        ).all()
+    )
+
+
+def purge_alert_positions(session: Session, older_than_days: int = 90) -> int:
+    """`purge_positions` on its own, with its audit row; returns how many alerts were purged."""
+    ids = purge_positions(session, older_than_days=older_than_days)
     audit.record(
         session, actor="retention", role="system", action="purge", layer="public_alerts",
-        object_ids=list(ids), detail={"older_than_days": older_than_days, "alerts": len(ids)},
+        object_ids=ids, detail={"older_than_days": older_than_days, "alerts": len(ids)},
     )  # fmt: skip
     return len(ids)
