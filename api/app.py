@@ -71,6 +71,12 @@ PERSONAL = (
     "/maps/planner",
     "/ogc/collections/sleeping_sites",
     "/ogc/collections/patrols",
+    "/site-changes",
+    "/alerts",
+    "/winter",
+    "/imports",
+    "/app/session",
+    "/app/data.json",
 )
 # Nothing from another origin, ever. 'unsafe-inline' for scripts: folium writes each map as
 # inline <script> blocks whose variable names are random per render (map_3f…), and Swagger UI
@@ -100,7 +106,11 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        signed_in = any(name == b"authorization" for name, _ in scope["headers"])
+        # A bearer token or the field app's session cookie: whatever comes back is for one person.
+        signed_in = any(
+            name == b"authorization" or (name == b"cookie" and b"go_session=" in value)
+            for name, value in scope["headers"]
+        )
         personal = signed_in or str(scope["path"]).startswith(PERSONAL)
 
         async def send_with_headers(message: Message) -> None:

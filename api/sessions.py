@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import Request
 from fastapi.responses import Response
 from sqlalchemy import Engine
+from starlette.datastructures import URL
 
 from geo_outreach.accounts import sessions
 from geo_outreach.core import db
@@ -24,19 +25,40 @@ class CsrfRefused(Forbidden):
     """A cookie-authenticated change that did not come from the app's own pages."""
 
 
+def _public(request: Request) -> URL:
+    # The address people type, configured (behind a proxy the request itself says http and
+    # 127.0.0.1: never trust Host for anything security decides).
+    settings: Settings = request.app.state.settings
+    return URL(settings.public_url)
+
+
 def _secure(request: Request) -> bool:
     # Plain http is accepted for development on this machine only.
-    return request.url.scheme == "https" or request.url.hostname not in LOCAL_HOSTS
+    public = _public(request)
+    return (
+        public.scheme == "https"
+        or request.url.scheme == "https"
+        or request.url.hostname not in LOCAL_HOSTS
+    )
 
 
 def same_origin(request: Request) -> bool:
-    """The browser says the request comes from our own origin (or says nothing about it)."""
+    """The browser says the request comes from our own origin: the configured public origin,
+    or, on this machine only, the origin the request was sent to."""
     origin = request.headers.get("origin")
-    # "null": our pages send no referrer, so a browser may hide the origin of a form post;
-    # then Fetch Metadata still tells a cross-site request apart.
+    site = request.headers.get("sec-fetch-site")
     if origin is not None and origin != "null":
-        return origin == f"{request.url.scheme}://{request.url.netloc}"
-    return request.headers.get("sec-fetch-site", "same-origin") in ("same-origin", "none")
+        public = _public(request)
+        allowed = {f"{public.scheme}://{public.netloc}"}
+        if request.url.hostname in LOCAL_HOSTS:
+            allowed.add(f"{request.url.scheme}://{request.url.netloc}")
+        return origin in allowed
+    # "null": our pages send no referrer, so a browser may hide the origin of a form post;
+    # then Fetch Metadata must tell a cross-site request apart (no header at all: refused,
+    # an old browser could be logged in to someone else's account by a foreign page).
+    if origin == "null":
+        return site in ("same-origin", "none")
+    return site is None or site in ("same-origin", "none")
 
 
 def set_cookies(response: Response, request: Request, found: sessions.BrowserSession) -> None:

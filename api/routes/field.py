@@ -15,7 +15,7 @@ from api.deps import Ctx, guard
 from api.routes.visits import RECORD_SCHEMA, TABLE
 from geo_outreach.accounts import sessions
 from geo_outreach.core import db
-from layers import features, fieldsync
+from layers import audit, features, fieldsync
 from layers.fieldsync import SiteChangeIn
 from layers.site_changes import SiteChange
 from layers.visits import VisitIn
@@ -136,4 +136,8 @@ def revoke_user(name: AccountName, ctx: Annotated[Ctx, guard("accounts", "update
     """The lost-phone button: end every browser session and bearer token of the account."""
     with db.session_scope(ctx.engine) as session:
         ended = sessions.revoke_user(session, name=name)
+        audit.record(
+            session, actor=ctx.principal.name, role=ctx.principal.role, action="revoke",
+            layer="accounts", detail={"account": name, "ended": ended},
+        )  # fmt: skip
     return RevokedOut(name=name, ended=ended)

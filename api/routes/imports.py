@@ -14,7 +14,7 @@ from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.responses import JSONResponse
 
 from api.deps import Ctx, guard
-from geo_outreach.core import db
+from geo_outreach.core import db, policy
 from geo_outreach.core.errors import REQUEST, ValidationFailed, invalid
 from geo_outreach.io import columns, observations
 from geo_outreach.io import files as io
@@ -22,6 +22,11 @@ from layers import audit
 
 router = APIRouter(prefix="/imports", tags=["imports"])
 Layer = Literal["areas", "sleeping_sites", "facilities", "observations"]
+# What importing a layer also creates, beyond the import right itself.
+LAYER_NEEDS: dict[str, tuple[str, ...]] = {
+    "sleeping_sites": ("sleeping_sites",),
+    "observations": ("sleeping_sites", "visits"),
+}
 SUFFIXES = (".geojson", ".json", ".csv", ".xlsx", ".ods", ".kml", ".kmz", ".gpx", ".gpkg")
 REFUSED: dict[int | str, dict[str, Any]] = {
     422: {"description": "the file or an option was refused; `problems` name row, field, fault"}
@@ -43,6 +48,10 @@ def import_upload(
     radius: Annotated[float, Query(description="observations: metres for one site")] = 50.0,
 ) -> Any:
     """Import one file into `layer` (or observations → sites and visits); answers the report."""
+    # Importing sites (or observations, which match stored sites) is writing them, and a dry
+    # run's matches tell where they are: only roles that may create them may do it.
+    for resource in LAYER_NEEDS.get(layer, ()):
+        policy.require(ctx.principal, resource, "create")
     options: dict[str, Any] = {
         "mapping": columns.pairs(map_, field="map"),
         "defaults": columns.pairs(set_, field="set"),

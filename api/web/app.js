@@ -80,8 +80,12 @@
   window.GoApp = {wipeData: wipeData, state: state};
 
   // -- the outbox --------------------------------------------------------------------------
+  // A phone shared by a team: another account's entries wait for that account.
+  function mine(e) { return !e.owner || e.owner === state.who; }
+  function myEntries() { return GoOutbox.all().then(function (items) { return items.filter(mine); }); }
+
   function showSync() {
-    return GoOutbox.all().then(function (items) {
+    return myEntries().then(function (items) {
       $('pending-count').textContent = String(items.filter(function (e) { return e.state !== 'sent'; }).length);
       return GoOutbox.meta('lastSync');
     }).then(function (last) {
@@ -120,7 +124,7 @@
 
   function flush() {
     if (state.flushing) { return state.flushing; }
-    state.flushing = GoOutbox.all().then(function (items) {
+    state.flushing = myEntries().then(function (items) {
       items.sort(function (a, b) { return a.created < b.created ? -1 : 1; });
       var outcome = {sent: 0, refused: 0, offline: false, auth: false};
       var chain = Promise.resolve();
@@ -157,23 +161,25 @@
     var answer = asked || fetch('/app/session', {credentials: 'same-origin'});
     return answer.then(function (r) { return r.json(); }).then(function (s) {
       state.online = true;
-      if (s.state === 'active') { return s; }
-      if (s.state === 'revoked') {
-        return wipeData().then(function () { notice(t('revoked')); return goLogin(true); });
-      }
-      return goLogin(false);
+      if (s.state === 'active') { state.who = s.name; localStorage.setItem('go-who', s.name); return s; }
+      // Revoked, expired, idle or unknown (a retention run deletes ended sessions): the data
+      // the phone holds is no longer anyone's to see. The outbox stays.
+      return wipeData().then(function () {
+        if (s.state === 'revoked') { notice(t('revoked')); }
+        return goLogin(s.state === 'revoked');
+      });
     }, function () { state.online = false; return null; });
   }
 
   function goLogin(stay) {
-    return GoOutbox.all().then(function (items) {
+    return myEntries().then(function (items) {
       if (items.length && stay) { return offerDownload(false); }
       location.href = '/app/login?lang=' + state.lang;
     });
   }
 
   function downloadPending() {
-    return GoOutbox.all().then(function (items) {
+    return myEntries().then(function (items) {
       var blob = new Blob([JSON.stringify(items, null, 1)], {type: 'application/json'});
       var a = document.createElement('a');
       a.href = URL.createObjectURL(blob);
@@ -187,13 +193,15 @@
     $('unsent-panel').hidden = false;
     $('logout-anyway').disabled = true;
     $('logout-anyway').onclick = function () {
-      GoOutbox.clear().then(function () { return thenLogout ? logout(true) : goLogin(false); });
+      myEntries().then(function (items) {
+        return Promise.all(items.map(function (e) { return GoOutbox.remove(e.id); }));
+      }).then(function () { return thenLogout ? logout(true) : goLogin(false); });
     };
   }
 
   function logout(confirmed) {
-    return GoOutbox.all().then(function (items) {
-      if (items.length && !confirmed) { return flush().then(function () { return GoOutbox.all(); }).then(function (left) {
+    return myEntries().then(function (items) {
+      if (items.length && !confirmed) { return flush().then(myEntries).then(function (left) {
         if (left.length) { return offerDownload(true); }
         return logout(true);
       }); }
@@ -433,6 +441,7 @@
 
   // Into the outbox first (so nothing is lost), then sent at once when there is a network.
   function submitEntry(entry, formKey, onDone) {
+    entry.owner = state.who;  // sent, downloaded or dropped only by the account that wrote it
     return GoOutbox.put(entry).then(function () { return showSync(); }).then(function () {
       return send(entry);
     }).then(function (r) {
@@ -646,6 +655,7 @@
     var asked = new URLSearchParams(location.search).get('lang');
     if (LANGS.indexOf(asked) >= 0) { localStorage.setItem('go-lang', asked); }
     var lang = localStorage.getItem('go-lang') || 'pl';
+    state.who = localStorage.getItem('go-who') || undefined;  // offline: the last account seen
     if ('serviceWorker' in navigator) {
       navigator.serviceWorker.register('/app/sw.js', {scope: '/app/'}).catch(function () { return null; });
     }

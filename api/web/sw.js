@@ -38,7 +38,8 @@ var signedIn = {cacheWillUpdate: function (o) { wiped = false; return o.response
 
 // Pages: the network first (fresh login state), the kept shell when offline.
 routing.registerRoute(
-  function (o) { return o.request.mode === 'navigate' && o.url.pathname.indexOf('/app/') === 0; },
+  // Only the app's own pages: a tab opened on /app/data.json must not land in the shell cache.
+  function (o) { return o.request.mode === 'navigate' && (o.url.pathname === '/app/' || o.url.pathname === '/app/login'); },
   new strategies.NetworkFirst({cacheName: SHELL, networkTimeoutSeconds: 4, plugins: [ok],
                                 matchOptions: {ignoreSearch: true}})
 );

@@ -87,8 +87,12 @@ def run(session: Session, policy: RetentionPolicy, *, actor: str, role: str) -> 
             days=policy.idempotency_days,
         ),
         # A token or session past its expiry or revoked is refused anyway: nothing to keep.
+        # An ended session is kept a week, so a phone that comes back is still told it was
+        # revoked (and wipes its data) rather than "no such session".
         tokens_deleted=_deleted(
-            session, "DELETE FROM api_tokens WHERE expires_at < now() OR revoked_at IS NOT NULL"
+            session,
+            "DELETE FROM api_tokens "
+            "WHERE coalesce(revoked_at, expires_at) < now() - interval '7 days'",
         ),
         audit_rows_deleted=_deleted(
             session,
@@ -127,6 +131,17 @@ def redact_visit(
         msg = f"no visits record {visit_id}"
         raise NotFound(msg)
     changed = _redact_notes(session, [visit_id]) > 0
+    # A stored answer to the POST that made the visit would hand the note back on a replay.
+    session.execute(
+        text(
+            "UPDATE idempotency_keys SET body = CASE "
+            "WHEN body::jsonb ? 'properties' "
+            "THEN jsonb_set(body::jsonb, '{properties,note}', to_jsonb(CAST(:marker AS text))) "
+            "ELSE jsonb_set(body::jsonb, '{note}', to_jsonb(CAST(:marker AS text))) END::text "
+            "WHERE location = :location AND body IS NOT NULL"
+        ),
+        {"marker": REDACTED, "location": f"/visits/{visit_id}"},
+    )
     audit.record(
         session,
         actor=actor,
