@@ -63,6 +63,15 @@ def _route_line(route: TeamRoute) -> list[tuple[float, float]]:
     return [(lat, lon) for lon, lat in coords]
 
 
+def team_name(route: TeamRoute, lang: Lang) -> str:
+    """The planner's default name ("Zespół 2", stored in Polish) in `lang`; any other name as is."""
+    default = "Zespół %(n)d"  # the msgid geo_outreach.routing.planner names teams with
+    n = {"n": route.team}
+    if route.name != translator("pl").gettext(default) % n:
+        return route.name
+    return translator(lang).gettext(default) % n
+
+
 def _stops(n: int, lang: Lang) -> str:
     return translator(lang).ngettext("%(n)d przystanek", "%(n)d przystanki", n) % {"n": n}
 
@@ -74,7 +83,7 @@ def _add_route(m: folium.Map, route: TeamRoute, *, lang: Lang) -> None:
     back, depot = _("powrót"), _("start / meta")
     service, people, hazards_head = _("obsługa"), _("osoby (szac.)"), _("zagrożenia")
     name = escape(
-        f"{route.name}: {_stops(len(route.stops), lang)}, "
+        f"{team_name(route, lang)}: {_stops(len(route.stops), lang)}, "
         f"{route.distance_m / 1000:.1f} km, {back} {route.back:%H:%M}"
     )
     group = folium.FeatureGroup(name=name, overlay=True, show=True)
@@ -99,7 +108,7 @@ def _add_route(m: folium.Map, route: TeamRoute, *, lang: Lang) -> None:
     folium.Marker(
         location=[route.start[1], route.start[0]],
         icon=depot_icon,
-        tooltip=escape(f"{route.name} – {depot} {route.depart:%H:%M}"),
+        tooltip=escape(f"{team_name(route, lang)} – {depot} {route.depart:%H:%M}"),
     ).add_to(group)
     eta = tr.pgettext("planned stop", "przyjazd")  # English says ETA here, not "arrives"
     for stop in route.stops:
@@ -163,7 +172,7 @@ def _legend(plan: Plan, lang: Lang) -> str:
     _ = translator(lang).gettext
     teams = [
         f'<span class="go-swatch" style="background:{team_colour(r.team)}"></span>'
-        f"{escape(r.name)}: {_stops(len(r.stops), lang)}, "
+        f"{escape(team_name(r, lang))}: {_stops(len(r.stops), lang)}, "
         f"{r.depart:%H:%M}–{r.back:%H:%M}"
         for r in plan.routes
     ]

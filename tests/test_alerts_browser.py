@@ -11,11 +11,12 @@ from urllib.parse import urlparse
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 from sqlalchemy import URL, text
 
 from tests.api_support import PASSWORD, Api, api_for, live_server
-from tests.test_maps_browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORTS
+from tests.browser_support import chromium
+from tests.test_maps_browser import VIEWPORTS
 
 ARTIFACTS = Path(__file__).parent / "artifacts" / "alerts"
 
@@ -34,12 +35,8 @@ def base(api: Api) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 def _watch(page: Page) -> tuple[list[str], list[str]]:

@@ -17,7 +17,7 @@ from sqlalchemy import URL, text
 from api.app import create_app
 from geo_outreach.core import db
 from tests.api_support import Api, api_for, live_server, settings_for
-from tests.test_maps_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.browser_support import CHROMIUM, CHROMIUM_ARGS
 
 PUBLIC_URL = "https://outreach.example.org/api"
 

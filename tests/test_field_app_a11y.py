@@ -14,15 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 from sqlalchemy import URL, text
 
 from geo_outreach.accounts import users as auth
 from geo_outreach.core import db
 from geo_outreach.core.settings import REPO_ROOT
 from tests.api_support import PASSWORD, Api, api_for, free_port
+from tests.browser_support import chromium
 from tests.test_field_app_browser import PHONE, _ready, _shot, serve
-from tests.test_maps_browser import CHROMIUM, CHROMIUM_ARGS
 
 AXE = REPO_ROOT / "node_modules" / "axe-core" / "axe.min.js"
 # WCAG 2.1 A and AA on the whole page.
@@ -46,12 +46,8 @@ def api(admin_url: URL, app_url: URL, data_dir: Path) -> Iterator[Api]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 def give_route(api: Api, *, name: str, code: str, stops: int) -> uuid.UUID:

@@ -18,12 +18,12 @@ from urllib.parse import urlparse
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page
 from sqlalchemy import URL, text
 
 from geo_outreach.core import db
 from tests.api_support import PASSWORD, Api, api_for, free_port
-from tests.test_maps_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.browser_support import chromium
 
 ARTIFACTS = Path(__file__).parent / "artifacts" / "field_app"
 PHONE: dict[str, Any] = {
@@ -75,12 +75,8 @@ def serve(api: Api, port: int) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 class Phone:

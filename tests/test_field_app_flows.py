@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 from sqlalchemy import URL
 
 from tests.api_support import PASSWORD, Api, api_for, free_port
+from tests.browser_support import chromium
 from tests.test_field_app_a11y import give_route
 from tests.test_field_app_browser import Phone, _ready, _scalar, _shot, _until, serve
-from tests.test_maps_browser import CHROMIUM, CHROMIUM_ARGS
 
 CANARY = "NOTE-CANARY-7f3a"
 
@@ -33,12 +33,8 @@ def api(admin_url: URL, app_url: URL, data_dir: Path) -> Iterator[Api]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 def _login(phone: Phone, base: str, name: str) -> Page:

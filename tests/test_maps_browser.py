@@ -17,12 +17,13 @@ from typing import Any
 from urllib.parse import urlparse
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo_outreach.mapping import data as mapdata
 from maps import common, live, planner, public, streets
+from tests.browser_support import chromium
 from tests.test_maps import (
     NOW,
     assert_no_leak,
@@ -32,17 +33,6 @@ from tests.test_maps import (
 )
 
 ARTIFACTS = Path(__file__).parent / "artifacts" / "maps"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 VIEWPORTS = {
     "desktop": {"viewport": {"width": 1280, "height": 800}},
     "phone": {
@@ -127,12 +117,8 @@ def server(site: dict[str, Any]) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 class Visit:

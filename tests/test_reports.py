@@ -31,21 +31,12 @@ from geo_outreach.core.vocab import (
 from geo_outreach.reports import render as report_render
 from geo_outreach.reports import tables as reports
 from geo_outreach.reports.tables import ReportTable
+from tests.browser_support import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import cli_env, run_cli
 
 YEAR = 2025
 TZ = "Europe/Warsaw"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 NOW = datetime(2026, 1, 15, 9, 0, tzinfo=ZoneInfo(TZ))
 
 
@@ -300,7 +291,7 @@ def test_charts_are_shown_in_chromium(report_data: reports.ReportData, tmp_path:
 
     files = report_render.write_report(report_data, tmp_path, lang="pl")
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page()
             requests: list[str] = []

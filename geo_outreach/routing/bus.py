@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from geo_outreach.core.errors import GeoOutreachError
+from geo_outreach.core.i18n import Lang, translator
 from geo_outreach.core.vocab import LIVE_SITE_STATUSES, OSM_ATTRIBUTION
 from geo_outreach.routing import network as nw
 from layers import audit
@@ -219,38 +220,77 @@ def describe(c: Coverage) -> str:
     return "\n".join(lines)
 
 
-def write_coverage(c: Coverage, out: Path) -> list[Path]:
+def write_coverage(c: Coverage, out: Path, *, lang: Lang = "pl") -> list[Path]:
+    """sos-bus.json (data, field names), the stop table as CSV and a page, the last two in `lang`
+    (texts from the catalogue)."""
+    tr = translator(lang)
+    _ = tr.gettext
     out.mkdir(parents=True, exist_ok=True)
     js = out / "sos-bus.json"
     js.write_text(json.dumps(asdict(c), ensure_ascii=False, indent=1), encoding="utf-8")
     table = out / "sos-bus-przystanki.csv"
+    head = [
+        tr.pgettext("CSV column", "kolejnosc"),
+        tr.pgettext("CSV column", "przystanek"),
+        tr.pgettext("CSV column", "przyjazd"),
+        tr.pgettext("CSV column", "odjazd"),
+        tr.pgettext("CSV column", "miejsca"),
+        tr.pgettext("CSV column", "osoby"),
+        tr.pgettext("CSV column", "uwagi"),
+    ]
+    off_network = _("poza zasięgiem danych sieci pieszej")
+    proposed = _("proponowany nowy przystanek")
     with table.open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        w.writerow(["kolejnosc", "przystanek", "przyjazd", "odjazd", "miejsca", "osoby", "uwagi"])
+        w.writerow(head)
         for s in c.stops:
             w.writerow([s.seq, s.name, s.arrive, s.depart, s.sites, s.people,
-                        "" if s.on_network else "poza zasięgiem danych sieci pieszej"])  # fmt: skip
+                        "" if s.on_network else off_network])  # fmt: skip
         for s in c.suggestions:
-            w.writerow(["", s.name, "", "", s.sites, s.people, "proponowany nowy przystanek"])
+            w.writerow(["", s.name, "", "", s.sites, s.people, proposed])
     e = html.escape
     rows = "".join(
         f"<tr><td>{s.seq}</td><td>{e(s.name)}</td><td>{s.arrive}</td><td>{s.depart}</td>"
         f"<td>{s.sites}</td><td>{s.people}</td></tr>"
         for s in c.stops
     )
+    # Counts are written without a plural noun in en/uk ("sites +3"); Polish keeps its wording.
+    gain = _("+%(sites)d miejsc, +%(people)d osób")
     ideas = "".join(
-        f"<li>{e(s.name)}: +{s.sites} miejsc, +{s.people} osób</li>" for s in c.suggestions
+        f"<li>{e(s.name)}: {e(gain % {'sites': s.sites, 'people': s.people})}</li>"
+        for s in c.suggestions
     )
+    none = _("brak")
+    summary = _(
+        "Miejsca niemieszkalne w zasięgu %(minutes)s min pieszo od przystanków: "
+        "%(sites)d miejsc, %(people)d osób."
+    ) % {
+        "minutes": f"{c.walk_minutes:g}",
+        "sites": c.covered_sites,
+        "people": c.covered_people,
+    }
+    header = "".join(
+        f"<th>{e(h)}</th>"
+        for h in (
+            _("Nr"),
+            _("Przystanek"),
+            tr.pgettext("bus stop", "Przyjazd"),
+            _("Odjazd"),
+            _("Miejsca"),
+            _("Osoby"),
+        )
+    )
+    internal = _("Dokument wewnętrzny – nie publikować.")
+    proposals = _("Propozycje przystanków")
+    credit = _("Dane mapy %(attribution)s") % {"attribution": c.attribution}
     page = out / "sos-bus.html"
     page.write_text(
-        f'<!doctype html><html lang="pl"><head><meta charset="utf-8"><title>{e(c.route)}</title>'
-        f"</head><body><h1>{e(c.route)}</h1><p><strong>Dokument wewnętrzny – nie publikować."
-        f"</strong></p><p>Miejsca niemieszkalne w zasięgu "
-        f"{c.walk_minutes:g} min pieszo od przystanków: {c.covered_sites} miejsc, "
-        f"{c.covered_people} osób.</p><table border=1><tr><th>Nr</th><th>Przystanek</th>"
-        f"<th>Przyjazd</th><th>Odjazd</th><th>Miejsca</th><th>Osoby</th></tr>{rows}</table>"
-        f"<h2>Propozycje przystanków</h2><ul>{ideas or '<li>brak</li>'}</ul>"
-        f"<footer><small>Dane mapy {e(c.attribution)}</small></footer></body></html>",
+        f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
+        f"<title>{e(c.route)}</title></head><body><h1>{e(c.route)}</h1>"
+        f"<p><strong>{e(internal)}</strong></p><p>{e(summary)}</p>"
+        f"<table border=1><tr>{header}</tr>{rows}</table>"
+        f"<h2>{e(proposals)}</h2><ul>{ideas or f'<li>{e(none)}</li>'}</ul>"
+        f"<footer><small>{e(credit)}</small></footer></body></html>",
         encoding="utf-8",
     )
     return [js, table, page]

@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from geo_outreach.core.errors import GeoOutreachError, invalid
+from geo_outreach.core.i18n import translator
 from geo_outreach.core.plan import LeftOut, LeftOutReason, Mode, Plan, PlannedStop, TeamRoute
 from geo_outreach.core.settings import Settings
 from geo_outreach.core.vocab import LIVE_SITE_STATUSES
@@ -276,6 +277,8 @@ def build(
 
 def to_plan(built: Built, solution: vrp.Solution, *, extra_teams: int = 0) -> Plan:
     req = built.request
+    # A plan is stored in Polish, the source language; maps show the default team name in theirs.
+    _ = translator("pl").gettext
     start, end = req.window
     routes: list[TeamRoute] = []
     net = built.network
@@ -309,7 +312,7 @@ def to_plan(built: Built, solution: vrp.Solution, *, extra_teams: int = 0) -> Pl
         routes.append(
             TeamRoute(
                 team=n,
-                name=f"Zespół {n}",
+                name=_("Zespół %(n)d") % {"n": n},
                 start=built.depot,
                 end=built.depot,
                 depart=req.at(r.start),
@@ -332,12 +335,14 @@ def to_plan(built: Built, solution: vrp.Solution, *, extra_teams: int = 0) -> Pl
         left.append(LeftOut(c.id, c.code, c.name, c.lon, c.lat, reason))
     notes = []
     if built.never:
-        notes.append(
-            f"{len(built.never)} miejsc nie da się obsłużyć w tej zmianie żadnym zespołem "
+        never = _(
+            "%(n)d miejsc nie da się obsłużyć w tej zmianie żadnym zespołem "
             "(za daleko od bazy na ich okno czasowe)."
         )
+        notes.append(never % {"n": len(built.never)})
     if extra_teams:
-        notes.append(f"Do objęcia wszystkich miejsc potrzeba jeszcze {extra_teams} zespołów.")
+        more = _("Do objęcia wszystkich miejsc potrzeba jeszcze %(n)d zespołów.")
+        notes.append(more % {"n": extra_teams})
     return Plan(
         mode=req.mode,
         window_start=start,

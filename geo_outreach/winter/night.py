@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from geo_outreach.core import db
 from geo_outreach.core.errors import GeoOutreachError
+from geo_outreach.core.i18n import Lang, translator
 from geo_outreach.core.settings import Settings
 from geo_outreach.routing import planner
 from geo_outreach.winter import forecast as fc
@@ -239,26 +240,43 @@ def _unsent(session: Session, night_id: uuid.UUID) -> tuple[list[_Mail], int]:
     return mails, sum(1 for r in rows if not r[2])
 
 
-def _message(outcome: Outcome, settings: Settings, to: str) -> EmailMessage:
+def _message(outcome: Outcome, settings: Settings, to: str, *, lang: Lang = "pl") -> EmailMessage:
+    """The e-mail to one coordinator, in `lang` (texts from the catalogue; Polish by default)."""
+    tr = translator(lang)
+    _ = tr.gettext
     d = outcome.decision
-    label = "Akcja Zima" if d.level == "akcja-zima" else "zimna noc"
+    night = f"{d.night.day:%Y-%m-%d}"
+    if d.level == "akcja-zima":
+        level = tr.pgettext("winter level", "Akcja Zima")
+    else:
+        level = tr.pgettext("winter level", "zimna noc")
+    subject = _("%(level)s: noc %(night)s") % {"level": level, "night": night}
     msg = EmailMessage()
-    msg["Subject"] = f"[geo-outreach] {label}: noc {d.night.day:%Y-%m-%d}"
+    msg["Subject"] = f"[geo-outreach] {subject}"
     msg["From"] = settings.smtp_from
     msg["To"] = to
     # Counts only: an e-mail leaves our systems, so it names no site and no position.
-    body = [f"Prognoza na noc {d.night.day:%Y-%m-%d}: {d.reason}.", ""]
+    forecast = _("Prognoza na noc %(night)s: %(reason)s.")
+    body = [forecast % {"night": night, "reason": d.reason}, ""]
     if outcome.action == "recorded":
+        listed = _(
+            "Lista na dziś: %(sites)d miejsc, %(people)d osób, "
+            "%(vulnerable)d najbardziej narażonych na początku."
+        )
         body.append(
-            f"Lista na dziś: {outcome.sites} miejsc, {outcome.people} osób, "
-            f"{outcome.vulnerable} najbardziej narażonych na początku."
+            listed
+            % {"sites": outcome.sites, "people": outcome.people, "vulnerable": outcome.vulnerable}
         )
         if outcome.patrol_codes:
-            body.append(f"Propozycja tras dla {outcome.teams} zespołów zapisana jako patrole.")
+            proposal = _("Propozycja tras dla %(teams)d zespołów zapisana jako patrole.")
+            body.append(proposal % {"teams": outcome.teams})
         if outcome.extra_teams:
-            body.append(f"Do objęcia wszystkich miejsc potrzeba jeszcze {outcome.extra_teams}.")
+            # The planner's own note, word for word.
+            more = _("Do objęcia wszystkich miejsc potrzeba jeszcze %(n)d zespołów.")
+            body.append(more % {"n": outcome.extra_teams})
     base = settings.public_url.rstrip("/")
-    body += ["", f"Szczegóły w konsoli biura: {base}/winter/nights"]
+    console = _("Szczegóły w konsoli biura: %(url)s") % {"url": f"{base}/winter/nights"}
+    body += ["", console]
     msg.set_content("\n".join(body))
     return msg
 
