@@ -141,6 +141,8 @@ def live_server(api: Api) -> Iterator[str]:
     port = free_port()
     env = dict(os.environ)
     env.update(
+        # Links (next, /ogc) name the configured address: here, this server's.
+        GEO_OUTREACH_PUBLIC_URL=f"http://127.0.0.1:{port}",
         GEO_OUTREACH_DATABASE_URL=api.app_url.render_as_string(hide_password=False),
         GEO_OUTREACH_ADMIN_DATABASE_URL=api.admin_url.render_as_string(hide_password=False),
         GEO_OUTREACH_SECRET_KEY=api.settings.secret_key,

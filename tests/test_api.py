@@ -609,6 +609,11 @@ def test_public_cannot_reach_a_sleeping_site_coordinate(api: Api, joint_now: uui
         "patrol_id": str(joint_now),
         "facility_id": site_id,
         "visit_id": site_id,
+        "alert_id": site_id,
+        "ref": "AAAA-BBBB-CCCC",
+        "change_id": site_id,
+        "name": "nobody-by-this-name",
+        "layer": "facilities",
     }
     bodies: list[str] = []
     reached = 0

@@ -402,7 +402,7 @@ SCENARIOS = 25
 # a plan runs the solver for seconds per call (tests/test_api.py covers POST /plans).
 SCHEMA = (
     schemathesis.openapi.from_dict(create_app(Settings()).openapi())
-    .exclude(operation_id=["logout", "create_plan", "map_planner"])
+    .exclude(operation_id=["logout", "end_browser_session", "create_plan", "map_planner"])
     .exclude(func=lambda ctx: "revoke" in (ctx.operation.definition.raw.get("operationId") or ""))
 )
 
@@ -446,4 +446,12 @@ def test_stateful_sequences_per_role(api: Api, base: str, role: str) -> None:
         )
     )
     assert len(calls) >= SCENARIOS, "each scenario makes calls"
-    assert any(code < 300 for _, _, code in calls), "some calls get through (valid ids chained)"
+    if role == "public":
+        # Chains start from what creates ids, none of which the public may call: it is enough
+        # that nothing got through to staff data (the refused-write rows are checked above).
+        assert all(code >= 400 for m, p, code in calls if p.startswith(("/sites", "/visits")))
+        return
+    assert any(code < 300 for _, _, code in calls), (
+        "some calls get through (valid ids chained)",
+        sorted({(m, p, c) for m, p, c in calls})[:40],
+    )

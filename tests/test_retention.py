@@ -93,10 +93,17 @@ def test_retention_runs_redact_old_notes_and_keep_the_report(api: Api, tmp_path:
                 "VALUES (%s, %s, 'h', %s)",
                 (user, key, now - timedelta(days=days)),
             )
+        # Ended over a week ago: deleted. Ended two days ago: kept, so a revoked phone that
+        # comes back is still told so and wipes what it holds.
         conn.execute(
             "INSERT INTO api_tokens (token_hash, user_id, issued_at, expires_at) "
             "VALUES ('ended-token', %s, %s, %s)",
-            (user, now - timedelta(days=3), now - timedelta(days=2)),
+            (user, now - timedelta(days=11), now - timedelta(days=10)),
+        )
+        conn.execute(
+            "INSERT INTO api_tokens (token_hash, user_id, issued_at, expires_at, revoked_at) "
+            "VALUES ('recently-revoked', %s, %s, %s, %s)",
+            (user, now - timedelta(days=3), now + timedelta(hours=1), now - timedelta(days=2)),
         )
         conn.execute(
             "INSERT INTO audit_log (at, actor, role, action, layer, object_ids, outcome, detail) "
@@ -133,6 +140,7 @@ def test_retention_runs_redact_old_notes_and_keep_the_report(api: Api, tmp_path:
     ]
     assert _one(admin, "SELECT array_agg(key) FROM idempotency_keys") == ["new-key"]
     assert _one(admin, "SELECT count(*) FROM api_tokens") == tokens_before - 1
+    assert _one(admin, "SELECT count(*) FROM api_tokens WHERE token_hash = 'recently-revoked'") == 1
     assert _one(admin, "SELECT count(*) FROM audit_log WHERE at < now() - interval '5 years'") == 0
 
     # A third run finds nothing left to do, and says so in its own audit row.
