@@ -29,6 +29,8 @@ missing=()
 for pkg in acl; do installed "$pkg" || missing+=("$pkg"); done
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 if [ "$want_test" -eq 1 ] && ! command -v chromium >/dev/null; then missing+=(chromium); fi
+# npm installs the field app's pinned browser libraries (below).
+command -v npm >/dev/null || missing+=(nodejs npm)
 
 if [ "$pg_ready" -eq 0 ] || [ "${#missing[@]}" -gt 0 ]; then
   echo "[setup] apt-get update"
@@ -73,7 +75,6 @@ fi
 # The field app's browser libraries (Leaflet, idb, Workbox; axe-core for its tests), pinned in
 # package-lock.json and served by the app from node_modules: never from a CDN.
 if [ package-lock.json -nt node_modules/.package-lock.json ] || [ ! -d node_modules ]; then
-  command -v npm >/dev/null || apt_install nodejs npm
   echo "[setup] installing the field app's libraries (npm ci)"
   npm ci --no-audit --no-fund --loglevel=error
 else
