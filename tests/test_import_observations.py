@@ -334,5 +334,7 @@ def test_upload_dry_run_then_confirm_coordinators_only_and_audited(
         ("import_check", "ok"),
         ("import", "ok"),
         ("import", "ok"),
+        ("import", "ok"),  # the re-run: sites and visits read, nothing written
+        ("import", "ok"),
         ("import", "refused"),
     ]
