@@ -8,8 +8,10 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import h3
@@ -43,6 +45,46 @@ def tiles(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> streets.T
     return streets.ensure_tiles(data_dir / "osm" / "gdansk-central.osm.pbf", cache)
 
 
+def team_route(
+    team: int,
+    rows: Sequence[Any],
+    *,
+    depot: tuple[float, float],
+    distance_m: float,
+    name: str | None = None,
+) -> TeamRoute:
+    """One team's route over site rows (id, code, name, lon, lat, people, hazards), a stop every
+    20 minutes from NOW, straight legs from and back to the depot."""
+    stops = [
+        PlannedStop(
+            seq=i + 1,
+            site_id=r[0],
+            code=r[1],
+            name=r[2],
+            lon=r[3],
+            lat=r[4],
+            arrive=NOW + timedelta(minutes=20 * (i + 1)),
+            depart=NOW + timedelta(minutes=20 * (i + 1) + 10),
+            service_minutes=10,
+            estimated_people=r[5],
+            hazards=tuple(r[6]),
+        )
+        for i, r in enumerate(rows)
+    ]
+    return TeamRoute(
+        team=team,
+        name=name or f"Zespół {team}",
+        start=depot,
+        end=depot,
+        depart=NOW,
+        back=NOW + timedelta(hours=2),
+        stops=stops,
+        distance_m=distance_m,
+        duration_s=7200.0,
+        geometry=[depot, *((s.lon, s.lat) for s in stops), depot],
+    )
+
+
 def demo_plan(session: Session) -> Plan:
     """Two teams over real demo sites (straight legs; the planner draws street geometry)."""
     rows = session.execute(
@@ -53,39 +95,10 @@ def demo_plan(session: Session) -> Plan:
     ).all()
     assert len(rows) == 13
     depot = (18.6466, 54.3520)
-    routes = []
-    for team in (1, 2):
-        chunk = rows[(team - 1) * 5 : team * 5]
-        stops = [
-            PlannedStop(
-                seq=i + 1,
-                site_id=r[0],
-                code=r[1],
-                name=r[2],
-                lon=r[3],
-                lat=r[4],
-                arrive=NOW + timedelta(minutes=20 * (i + 1)),
-                depart=NOW + timedelta(minutes=20 * (i + 1) + 10),
-                service_minutes=10,
-                estimated_people=r[5],
-                hazards=tuple(r[6]),
-            )
-            for i, r in enumerate(chunk)
-        ]
-        routes.append(
-            TeamRoute(
-                team=team,
-                name=f"Zespół {team}",
-                start=depot,
-                end=depot,
-                depart=NOW,
-                back=NOW + timedelta(hours=2),
-                stops=stops,
-                distance_m=4200.0 + team,
-                duration_s=7200.0,
-                geometry=[depot, *((s.lon, s.lat) for s in stops), depot],
-            )
-        )
+    routes = [
+        team_route(team, rows[(team - 1) * 5 : team * 5], depot=depot, distance_m=4200.0 + team)
+        for team in (1, 2)
+    ]
     reasons = ("no_time", "unreachable", "lower_priority")
     left = [
         LeftOut(site_id=r[0], code=r[1], name=r[2], lon=r[3], lat=r[4], reason=reasons[i])  # type: ignore[arg-type]

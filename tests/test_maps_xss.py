@@ -22,12 +22,12 @@ from playwright.sync_api import Browser, Page
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo_outreach.core.plan import LeftOut, Plan, PlannedStop, TeamRoute
+from geo_outreach.core.plan import LeftOut, Plan
 from geo_outreach.mapping import data as mapdata
 from geo_outreach.routing.exports import route_sheet_html
 from maps import common, live, planner, public
 from maps.escape import escape
-from tests.test_maps import NOW
+from tests.test_maps import NOW, team_route
 from tests.test_maps_browser import (  # the shared Chromium and the module's DB session
     browser,  # noqa: F401
     session_module,  # noqa: F401
@@ -136,38 +136,10 @@ def _plan(s: Session) -> Plan:
     ).all()
     assert len(rows) == len(HOSTILE)
     depot = (18.6466, 54.3520)
-    routes = []
-    for team, chunk in ((1, rows[:2]), (2, rows[2:])):
-        stops = [
-            PlannedStop(
-                seq=i + 1,
-                site_id=r[0],
-                code=r[1],
-                name=r[2],
-                lon=r[3],
-                lat=r[4],
-                arrive=NOW + timedelta(minutes=20 * (i + 1)),
-                depart=NOW + timedelta(minutes=20 * (i + 1) + 10),
-                service_minutes=10,
-                estimated_people=r[5],
-                hazards=tuple(r[6]),
-            )
-            for i, r in enumerate(chunk)
-        ]
-        routes.append(
-            TeamRoute(
-                team=team,
-                name=f"Zespół {team}" if team == 1 else HOSTILE[1],
-                start=depot,
-                end=depot,
-                depart=NOW,
-                back=NOW + timedelta(hours=2),
-                stops=stops,
-                distance_m=3000.0,
-                duration_s=7200.0,
-                geometry=[depot, *((x.lon, x.lat) for x in stops), depot],
-            )
-        )
+    routes = [
+        team_route(1, rows[:2], depot=depot, distance_m=3000.0),
+        team_route(2, rows[2:], depot=depot, distance_m=3000.0, name=HOSTILE[1]),
+    ]
     left = [
         LeftOut(site_id=r[0], code=r[1], name=r[2], lon=r[3], lat=r[4], reason="no_time")
         for r in rows

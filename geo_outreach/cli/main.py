@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from datetime import time as dt_time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -330,39 +330,23 @@ def import_cmd(
     defaults = columns.pairs(set_ or [], field="set")
     refused_to = refused or file.with_name(f"{file.stem}.refused.csv")
     database = _database(settings)
+    # The options both import engines share (observations add a radius, layers kind and upsert).
+    common: dict[str, Any] = {
+        "actor": _actor(),
+        "role": ROLE,
+        "service_area": settings.service_area,
+        "crs": crs,
+        "mapping": mapping,
+        "defaults": defaults,
+        "dry_run": dry_run,
+        "skip_invalid": skip_invalid,
+        "refused_to": refused_to,
+    }
     with _session(database) as session:
         if layer == observations.LAYER:
-            done = observations.import_observations(
-                session,
-                file,
-                actor=_actor(),
-                role=ROLE,
-                service_area=settings.service_area,
-                crs=crs,
-                radius=radius,
-                mapping=mapping,
-                defaults=defaults,
-                dry_run=dry_run,
-                skip_invalid=skip_invalid,
-                refused_to=refused_to,
-            )
+            done = observations.import_observations(session, file, radius=radius, **common)
         else:
-            result = io.import_file(
-                session,
-                layer,
-                file,
-                actor=_actor(),
-                role=ROLE,
-                service_area=settings.service_area,
-                crs=crs,
-                kind=kind,
-                upsert=upsert,
-                mapping=mapping,
-                defaults=defaults,
-                dry_run=dry_run,
-                skip_invalid=skip_invalid,
-                refused_to=refused_to,
-            )
+            result = io.import_file(session, layer, file, kind=kind, upsert=upsert, **common)
     report: io.ImportResult | observations.ObservationsResult = (
         done if layer == observations.LAYER else result
     )
