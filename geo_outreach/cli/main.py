@@ -454,6 +454,11 @@ def up_cmd(
     )
     typer.echo("rows now: " + ", ".join(f"{t} {n}" for t, n in counts.items()))
     typer.echo(f"done in {time.monotonic() - started:.1f} s")
+    typer.echo(
+        "next: open out/maps/public.html; for the field app at http://127.0.0.1:8000/app/ add an "
+        "account (geo-outreach user add NAME --role streetworker --password-stdin) and run "
+        "geo-outreach serve"
+    )
 
 
 def _up_report(settings: Settings, engine: Engine, out: Path) -> str:
