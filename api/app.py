@@ -43,8 +43,11 @@ from api.routes import (
     layers,
     maps,
     ogc,
+    patrols,
     plans,
+    reports,
     sites,
+    sosbus,
     visits,
     winter,
 )
@@ -281,6 +284,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         field_app,
         alerts,
         winter,
+        patrols,
+        sosbus,
+        reports,
     ):
         app.include_router(module.router)
 

@@ -1,0 +1,21 @@
+"""Patrol operations of the office console (issue 12).
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-12-02 14:00:00.000000
+"""
+
+from __future__ import annotations
+
+revision = "0008"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
