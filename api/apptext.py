@@ -91,8 +91,24 @@ TEXT: dict[str, str] = {
     "days_since": N_("dni od wizyty"),
 }
 
+# The office console (/app/console/…, issue 12): one section per page, keys prefixed by page.
+CONSOLE: dict[str, str] = {
+    # -- shell and navigation (H3a) --
+    # -- end shell --
+    # -- plan (H3a) --
+    # -- end plan --
+    # -- patrols (H3a) --
+    # -- end patrols --
+    # -- sos, beds (H3b) --
+    # -- end sos, beds --
+    # -- review (H3b) --
+    # -- end review --
+    # -- reports, admin, import (H3b) --
+    # -- end reports, admin, import --
+}
+
 
 def texts(lang: Lang) -> dict[str, str]:
     """Every text of the app in `lang` (pl, en or uk), by key."""
     _ = translator(lang).gettext
-    return {key: _(msgid) for key, msgid in TEXT.items()}
+    return {key: _(msgid) for key, msgid in (TEXT | CONSOLE).items()}
