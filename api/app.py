@@ -24,6 +24,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import errors
+from api.authcache import ForgetAfterAccountChanges, TokenCache
 from api.deps import (
     EngineDep,
     MaybePrincipalDep,
@@ -53,7 +54,7 @@ from api.routes import (
 )
 from api.routes import app as field_app
 from geo_outreach import __version__
-from geo_outreach.core import db
+from geo_outreach.core import adb, db
 from geo_outreach.core.policy import Principal
 from geo_outreach.core.settings import Settings, get_settings
 from geo_outreach.mapping.render import PublicPages
@@ -120,11 +121,18 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 html = headers.get("content-type", "").startswith("text/html")
-                # A route that set a stricter policy of its own (the field app) keeps it.
+                # A route that set a stricter policy of its own (the field app) keeps it; one
+                # framed by our own pages (X-Frame-Options SAMEORIGIN: a plan's map in the
+                # console) keeps that, and its policy lets only this origin frame it.
+                framed = headers.get("x-frame-options") == "SAMEORIGIN"
                 if "content-security-policy" not in headers:
-                    headers["Content-Security-Policy"] = HTML_CSP if html else OTHER_CSP
+                    policy = HTML_CSP if html else OTHER_CSP
+                    if framed:
+                        policy = policy.replace("frame-ancestors 'none'", "frame-ancestors 'self'")
+                    headers["Content-Security-Policy"] = policy
                 headers["X-Content-Type-Options"] = "nosniff"
-                headers["X-Frame-Options"] = "DENY"
+                if not framed:
+                    headers["X-Frame-Options"] = "DENY"
                 headers["Referrer-Policy"] = "no-referrer"
                 if personal:
                     headers["Cache-Control"] = "no-store"
@@ -227,6 +235,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             pool_size=10,
             max_overflow=20,
         )
+        # Issue 16: read-only routes read here (api.deps.ReadCtx); None: on the one database.
+        app.state.read_engine = (
+            db.make_engine(
+                database.read_url,
+                statement_timeout_ms=settings.api_statement_timeout_ms,
+                application_name=db.READ_APPLICATION,
+                pool_size=10,
+                max_overflow=20,
+            )
+            if database.read_url is not None
+            else None
+        )
+        # Issue 15: the hottest reads go through asyncpg, one statement each (api/fastread.py);
+        # checked bearer tokens are remembered while the database can tell of revocations.
+        app.state.aengine = adb.make_async_engine(
+            database.app_url, statement_timeout_ms=settings.api_statement_timeout_ms
+        )
+        listener = asyncio.create_task(app.state.tokens.listen(database.app_url))
         flusher = asyncio.create_task(_flush_refusals(app.state.refusals, app))
         # The daily winter check (issue 14), when a forecast source is configured.
         wanted = winter.job_wanted(settings)
@@ -239,13 +265,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 checker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await checker
-            flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await flusher
+            for task in (flusher, listener):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await app.state.aengine.dispose()
             try:
                 app.state.refusals.flush(app.state.engine)
             finally:
                 app.state.engine.dispose()
+                if app.state.read_engine is not None:
+                    app.state.read_engine.dispose()
 
     app = FastAPI(
         title="geo-outreach",
@@ -262,11 +292,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.redirect_slashes = False
     app.state.settings = settings
     app.state.refusals = RefusalCounter()
+    app.state.tokens = TokenCache()
     app.state.public_pages = PublicPages()
     errors.install(app)
     app.add_middleware(RequestBodyLimitMiddleware, max_body_size=settings.api_body_max_bytes)
 
     app.add_middleware(RequestLog)
+    app.add_middleware(ForgetAfterAccountChanges, tokens=app.state.tokens)
 
     for module in (
         auth,

@@ -3,10 +3,11 @@ every route must carry (deny by default: create_app refuses a route without one)
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from ipaddress import IPv4Address, IPv6Address, ip_address
@@ -16,10 +17,13 @@ from fastapi import Depends, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from api import sessions as web_sessions
+from api.authcache import TokenCache
 from api.errors import PreconditionRequired
 from geo_outreach.accounts import users as auth
 from geo_outreach.core import db, policy
@@ -28,6 +32,8 @@ from geo_outreach.core.policy import Forbidden, Principal, Unauthorized
 from geo_outreach.core.settings import Settings
 from layers import audit
 from maps import streets
+
+log = logging.getLogger("geo_outreach.api")
 
 # Audit rows name the table whose data was touched.
 AUDIT_LAYER = {
@@ -45,6 +51,9 @@ AUDIT_LAYER = {
     # Issue 14: the public's alerts (staff reads and decisions) and the cold nights.
     "alerts": "public_alerts",
     "winter": "winter_nights",
+    # Issue 12: who is on a patrol, and the administration of accounts.
+    "patrol_members": "patrols",
+    "accounts": "users",
 }
 
 
@@ -113,31 +122,52 @@ bearer = HTTPBearer(
 )
 
 
-def _principal(
+def _bearer(engine: Engine, token: str, settings: Settings) -> tuple[Principal, datetime]:
+    with db.session_scope(engine) as session:
+        return auth.authenticate_until(session, token=token, secret=settings.secret_key)
+
+
+def _cookie(request: Request, engine: Engine, settings: Settings) -> Principal:
+    return web_sessions.cookie_principal(request, engine, settings) or policy.PUBLIC
+
+
+async def _principal(
     request: Request,
     engine: EngineDep,
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
+    # Async, so the common cases (the public, a token checked moments ago) need no worker
+    # thread and no database round trip; the others run their queries in the thread pool.
     if credentials is None:
+        if web_sessions.SESSION_COOKIE not in request.cookies:
+            return policy.PUBLIC
         # The field app's browser session (its changes must carry the CSRF token).
-        return web_sessions.cookie_principal(request, engine, settings) or policy.PUBLIC
-    with db.session_scope(engine) as session:
-        return auth.authenticate(session, token=credentials.credentials, secret=settings.secret_key)
+        return await run_in_threadpool(_cookie, request, engine, settings)
+    tokens: TokenCache | None = getattr(request.app.state, "tokens", None)
+    digest = auth.token_digest(credentials.credentials, secret=settings.secret_key)
+    if tokens is not None:
+        found = tokens.get(digest, now=datetime.now(UTC))
+        if found is not None:
+            return found
+    principal, until = await run_in_threadpool(_bearer, engine, credentials.credentials, settings)
+    if tokens is not None:
+        tokens.put(digest, principal, expires_at=until)
+    return principal
 
 
 # Who a refused token is written down as, so the attempt is recorded.
 BAD_TOKEN = Principal(role="public", name="invalid-token")
 
 
-def _principal_or_refusal(
+async def _principal_or_refusal(
     request: Request,
     engine: EngineDep,
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal | Unauthorized:
     try:
-        return _principal(request, engine, settings, credentials)
+        return await _principal(request, engine, settings, credentials)
     except Unauthorized as exc:
         return exc
 
@@ -147,7 +177,7 @@ PrincipalDep = Annotated[Principal, Depends(_principal)]
 MaybePrincipalDep = Annotated[Principal | Unauthorized, Depends(_principal_or_refusal)]
 
 
-def _outcome(exc: BaseException) -> str:
+def outcome_of(exc: BaseException) -> str:
     if isinstance(exc, Unauthorized | Forbidden):
         return "denied"
     if isinstance(exc, NotFound):
@@ -213,6 +243,9 @@ class Ctx:
                 detail={"endpoint": self.endpoint, **(detail or {})},
             )
 
+    def _scope(self) -> AbstractContextManager[Session]:
+        return db.session_scope(self.engine)
+
     @contextmanager
     def tx(self, *, ids: list[uuid.UUID] | None = None) -> Iterator[Tx]:
         """A transaction whose audit row (for audited resources) commits with the work; when
@@ -220,7 +253,7 @@ class Ctx:
         layer = AUDIT_LAYER.get(self.resource)
         state: Tx | None = None
         try:
-            with db.session_scope(self.engine) as session:
+            with self._scope() as session:
                 state = Tx(session=session, ids=list(ids or []), action=self.action)
                 yield state
                 if layer:
@@ -238,8 +271,61 @@ class Ctx:
             if layer:
                 known = state.ids if state else list(ids or [])
                 detail = {**(state.detail if state else {}), "error": type(exc).__name__}
-                self.audit(outcome=_outcome(exc), ids=known, detail=detail)
+                self.audit(outcome=outcome_of(exc), ids=known, detail=detail)
             raise
+
+
+@dataclass(frozen=True)
+class ReadCtx(Ctx):
+    """The caller of a read-only route (issue 16). Its data is read on the streaming replica
+    when there is one and it may serve the caller; its audit rows (and anything else it writes)
+    go to the primary, committed before the data leaves. The anonymous public (who write
+    nothing they could read back) read on the replica as it is; a signed-in caller only once
+    it has replayed the primary's position at the start of the request, so every write they
+    made before (in any worker) is there; otherwise, or when it does not answer, the primary."""
+
+    replica: Engine | None = None
+
+    def _reader(self) -> Connection | None:
+        if self.replica is None:
+            return None
+        conn: Connection | None = None
+        try:
+            anonymous = self.principal.user_id is None
+            target = None if anonymous else db.wal_position(self.engine)
+            conn = self.replica.connect()
+            if target is None or db.wait_replayed(conn, target, wait_ms=self.settings.read_wait_ms):
+                return conn
+        except DBAPIError:  # a replica away: reads go on the primary rather than fail
+            log.warning("the read replica does not answer; reading on the primary")
+        if conn is not None:
+            conn.close()
+        return None
+
+    def read_engine(self) -> Engine:
+        """Where this caller's reads go now (for code that takes an engine, not a `tx`)."""
+        conn = self._reader()
+        if conn is None or self.replica is None:
+            return self.engine
+        conn.close()  # back to the pool, taken again by the caller's read
+        return self.replica
+
+    @contextmanager
+    def _scope(self) -> Iterator[Session]:
+        conn = self._reader()
+        if conn is None:
+            with db.session_scope(self.engine) as session:
+                yield session
+            return
+        # Reads on the replica; audit rows, whoever records them, on the primary.
+        with (
+            conn,
+            Session(
+                bind=conn, binds={audit.AuditEntry: self.engine}, expire_on_commit=False
+            ) as session,
+            session.begin(),
+        ):
+            yield session
 
 
 def _path_ids(request: Request) -> list[uuid.UUID]:
@@ -262,7 +348,7 @@ def _endpoint(request: Request) -> str:
 def guard(resource: str, action: str) -> Any:
     """A dependency that lets the call through only when the policy allows the caller's role."""
 
-    def _guard(
+    async def _guard(
         request: Request,
         found: Annotated[Principal | Unauthorized, Depends(_principal_or_refusal)],
         engine: EngineDep,
@@ -278,17 +364,31 @@ def guard(resource: str, action: str) -> Any:
             endpoint=_endpoint(request),
         )
         if isinstance(found, Unauthorized):
-            _record_denial(request, ctx)
+            await run_in_threadpool(_record_denial, request, ctx)
             raise found
         try:
             policy.require(principal, resource, action)
         except GeoOutreachError:
-            _record_denial(request, ctx)
+            await run_in_threadpool(_record_denial, request, ctx)
             raise
         return ctx
 
     _guard.guarded = (resource, action)  # type: ignore[attr-defined]
     return Depends(_guard)
+
+
+def read_guard(resource: str, action: str = "read") -> Any:
+    """`guard` for a read-only route: the same policy, refusals and audit, and a `ReadCtx`
+    whose data may be read on the replica (GEO_OUTREACH_READ_DATABASE_URL)."""
+    checked = guard(resource, action)
+
+    # A default, not Annotated: the annotation is a string resolved at module level.
+    async def _read_guard(request: Request, ctx: Ctx = checked) -> ReadCtx:
+        replica: Engine | None = getattr(request.app.state, "read_engine", None)
+        return ReadCtx(**vars(ctx), replica=replica)
+
+    _read_guard.guarded = (resource, action)  # type: ignore[attr-defined]
+    return Depends(_read_guard)
 
 
 def open_route() -> Any:

@@ -1,13 +1,16 @@
-"""bbox GeoJSON queries at 1e5 sleeping sites: geo-outreach's API against tipg, same run.
+"""bbox GeoJSON queries at 1e5 sleeping sites: geo-outreach's API against tipg and against the
+bare limit of the stack, same run.
 
-    .venv/bin/python benchmarks/api.py [--sites 100000] [--seconds 10] [--connections 8]
+    .venv/bin/python benchmarks/api.py [--sites N] [--seconds S] [--connections C] [--workers W]
 
 Starts a throw-away PostGIS cluster, migrates it, writes N synthetic sites spread over
-Gdańsk–Sopot (deterministic), then serves the same table twice on loopback: `geo-outreach serve`
-(token auth, policy, audit row per request) and tipg (OGC API Features, no auth). wrk sends the
-same sequence of bbox queries (1 km × 1 km boxes, limit 100) to each, for the same time, with the
-same connection count, and the script prints requests/s and p95 latency of both and the ratios.
-Only 127.0.0.1 is contacted; every run is bounded in time.
+Gdańsk–Sopot (deterministic), then serves the same table three times on loopback, each with the
+same number of uvicorn workers: `geo-outreach serve` (token auth, policy, an audit row committed
+per request), tipg (OGC API Features, no auth) and benchmarks/bare_api.py (FastAPI + asyncpg, the
+GeoJSON built in one SQL statement, no auth, no audit: what the stack can do at best). wrk sends
+the same sequence of bbox queries (1 km × 1 km boxes, limit 100) to each, for the same time, with
+the same connection count, and the script prints requests/s and p95 latency of each and the
+ratios. Only 127.0.0.1 is contacted; every run is bounded in time.
 """
 
 from __future__ import annotations
@@ -190,17 +193,24 @@ def wrk(
     }
 
 
-def check_same_answers(ours: str, tipg: str, box: tuple[float, ...], header: str) -> int:
-    """Both servers must return the same features for a box, or the race means nothing."""
+def check_same_answers(ours: str, tipg: str, bare: str, box: tuple[float, ...], header: str) -> int:
+    """The servers must return the same features for a box, or the race means nothing."""
     bbox = ",".join(map(str, box))
+    c = httpx.get(f"{bare}/sites?bbox={bbox}&limit={LIMIT}", timeout=30).json()
     a = httpx.get(
         f"{ours}/sites?bbox={bbox}&limit={LIMIT}", headers={"Authorization": header}, timeout=30
     ).json()
     b = httpx.get(
         f"{tipg}/collections/public.sleeping_sites/items?bbox={bbox}&limit={LIMIT}", timeout=30
     ).json()
-    if a["numberMatched"] != b["numberMatched"]:
-        msg = f"numberMatched differs: ours {a['numberMatched']}, tipg {b['numberMatched']}"
+    if not a["numberMatched"] == b["numberMatched"] == c["numberMatched"]:
+        msg = (
+            f"numberMatched differs: ours {a['numberMatched']}, tipg {b['numberMatched']}, "
+            f"bare {c['numberMatched']}"
+        )
+        raise RuntimeError(msg)
+    if [f["id"] for f in a["features"]] != [f["id"] for f in c["features"]]:
+        msg = "ours and the bare endpoint return different features"
         raise RuntimeError(msg)
     return int(a["numberMatched"])
 
@@ -210,6 +220,7 @@ def main() -> None:
     parser.add_argument("--sites", type=int, default=100_000)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn workers, each server")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("error: wrk is not installed (apt-get install wrk)")
@@ -236,8 +247,8 @@ def main() -> None:
             TIPG_DB_DATETIME_EXTENT="false",
             TIPG_ADD_TILES_VIEWER="false",
         )
-        ours_port, tipg_port = free_port(), free_port()
-        ours, tipg = f"http://127.0.0.1:{ours_port}", f"http://127.0.0.1:{tipg_port}"
+        ports = free_port(), free_port(), free_port()
+        ours, tipg, bare = (f"http://127.0.0.1:{p}" for p in ports)
         queries = boxes(200)
         bbox = [",".join(map(str, b)) for b in queries]
         ours_paths = [f"/sites?bbox={b}&limit={LIMIT}" for b in bbox]
@@ -245,52 +256,54 @@ def main() -> None:
             f"/collections/public.sleeping_sites/items?bbox={b}&limit={LIMIT}" for b in bbox
         ]
         py = sys.executable
-        log("[3/4] both servers …")
+        workers = ["--workers", str(args.workers)]
+        uvicorn = [py, "-m", "uvicorn", "--no-access-log", *workers, "--port"]
+        log(f"[3/4] three servers, {args.workers} worker(s) each …")
         with (
             serve(
-                [py, "-m", "geo_outreach.cli", "serve", "--port", str(ours_port)],
+                [py, "-m", "geo_outreach.cli", "serve", *workers, "--port", str(ports[0])],
                 env,
-                f"{ours}/health",
+                f"{ours}/health/live",
             ),
-            serve(
-                [py, "-m", "uvicorn", "tipg.main:app", "--port", str(tipg_port), "--no-access-log"],
-                env,
-                f"{tipg}/collections",
-            ),
+            serve([*uvicorn, str(ports[1]), "tipg.main:app"], env, f"{tipg}/collections"),
+            serve([*uvicorn, str(ports[2]), "benchmarks.bare_api:app"], env, f"{bare}/health"),
         ):
-            matched = [check_same_answers(ours, tipg, b, bearer) for b in queries[:5]]
+            matched = [check_same_answers(ours, tipg, bare, b, bearer) for b in queries[:5]]
             log(f"      same answers on 5 boxes (features matched: {matched})")
             log(f"[4/4] wrk, {args.seconds} s each, {args.connections} connections …")
-            wrk(ours, ours_paths, auth_header=bearer, seconds=2, connections=args.connections)
-            wrk(tipg, tipg_paths, auth_header=None, seconds=2, connections=args.connections)
-            a = wrk(
-                ours,
-                ours_paths,
-                auth_header=bearer,
-                seconds=args.seconds,
-                connections=args.connections,
-            )
-            b = wrk(
-                tipg,
-                tipg_paths,
-                auth_header=None,
-                seconds=args.seconds,
-                connections=args.connections,
-            )
+            runs = (("geo-outreach", ours, ours_paths, bearer), ("tipg", tipg, tipg_paths, None),
+                    ("bare FastAPI+asyncpg", bare, ours_paths, None))  # fmt: skip
+            for _name, base, paths, header in runs:  # warm-up: connections, caches, plans
+                wrk(base, paths, auth_header=header, seconds=2, connections=args.connections)
+            results = {
+                name: wrk(
+                    base,
+                    paths,
+                    auth_header=header,
+                    seconds=args.seconds,
+                    connections=args.connections,
+                )
+                for name, base, paths, header in runs
+            }
 
     print(
         f"bbox GeoJSON queries, {args.sites:,} sites, limit {LIMIT}, 1 km boxes, "
-        f"{args.connections} connections, {args.seconds} s each"
+        f"{args.connections} connections, {args.workers} worker(s) each, {args.seconds} s each"
     )
-    print(f"{'server':<14}{'requests':>10}{'req/s':>10}{'p95 ms':>10}{'errors':>8}")
-    for name, r in (("geo-outreach", a), ("tipg", b)):
+    print(f"{'server':<22}{'requests':>10}{'req/s':>10}{'p95 ms':>10}{'errors':>8}")
+    for name, r in results.items():
         print(
-            f"{name:<14}{r['requests']:>10.0f}{r['rps']:>10.1f}{r['p95_ms']:>10.1f}"
+            f"{name:<22}{r['requests']:>10.0f}{r['rps']:>10.1f}{r['p95_ms']:>10.1f}"
             f"{r['errors']:>8.0f}"
         )
+    a, b, c = results["geo-outreach"], results["tipg"], results["bare FastAPI+asyncpg"]
     print(
         f"ratio geo-outreach / tipg: throughput {a['rps'] / b['rps']:.2f}×, "
         f"p95 latency {a['p95_ms'] / b['p95_ms']:.2f}×"
+    )
+    print(
+        f"geo-outreach / bare endpoint: throughput {a['rps'] / c['rps']:.0%}, "
+        f"p95 latency {a['p95_ms'] / c['p95_ms']:.2f}×"
     )
 
 

@@ -6,12 +6,13 @@ geo_outreach.policy; every value travels as a bound parameter.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.orm import Session
 
 from layers.models import Base
@@ -89,6 +90,34 @@ def _where(conds: Sequence[Cond]) -> tuple[str, dict[str, Any]]:
     return sql, params
 
 
+def _page_sql(table: str, *, fields: Sequence[str], where: str, features: bool) -> tuple[str, str]:
+    """The CTEs `sel` (the page's rows) and `rows` (id, version, item, rn) of one page."""
+    geom, order = LAYOUT[table]
+    props = _properties(table, fields)
+    if features:
+        geometry = f'ST_AsGeoJSON(t."{geom}", 7)::json' if geom else "NULL::json"
+        item = (
+            "json_build_object('type', 'Feature', 'id', t.id, "
+            f"'geometry', {geometry}, 'properties', {props})"
+        )
+    else:
+        item = f"(jsonb_build_object('id', t.id) || {props}::jsonb)"
+    version = "t.version" if _has_version(table) else "NULL::int"
+    ctes = f"""
+        sel AS (
+            SELECT * FROM {table} t WHERE {where}
+            ORDER BY t."{order}", t.id LIMIT :_limit OFFSET :_offset
+        ), rows AS (
+            SELECT t.id, {version} AS version, {item} AS item,
+                   row_number() OVER (ORDER BY t."{order}", t.id) AS rn
+            FROM sel t
+        )"""
+    aggregates = """coalesce(json_agg(item ORDER BY rn), '[]'::json)::text,
+               coalesce(array_agg(id ORDER BY rn), '{}'),
+               coalesce(array_agg(version ORDER BY rn), '{}')"""
+    return ctes, aggregates
+
+
 def page(
     session: Session,
     table: str,
@@ -101,32 +130,9 @@ def page(
     features: bool = True,
 ) -> Page:
     """One page of rows as GeoJSON Features (or plain records with `features=False`)."""
-    geom, order = LAYOUT[table]
     where, params = _where(conds)
-    props = _properties(table, fields)
-    if features:
-        geometry = f'ST_AsGeoJSON(t."{geom}", 7)::json' if geom else "NULL::json"
-        item = (
-            "json_build_object('type', 'Feature', 'id', t.id, "
-            f"'geometry', {geometry}, 'properties', {props})"
-        )
-    else:
-        item = f"(jsonb_build_object('id', t.id) || {props}::jsonb)"
-    version = "t.version" if _has_version(table) else "NULL::int"
-    sql = f"""
-        WITH sel AS (
-            SELECT * FROM {table} t WHERE {where}
-            ORDER BY t."{order}", t.id LIMIT :_limit OFFSET :_offset
-        ), rows AS (
-            SELECT t.id, {version} AS version, {item} AS item,
-                   row_number() OVER (ORDER BY t."{order}", t.id) AS rn
-            FROM sel t
-        )
-        SELECT coalesce(json_agg(item ORDER BY rn), '[]'::json)::text,
-               coalesce(array_agg(id ORDER BY rn), '{{}}'),
-               coalesce(array_agg(version ORDER BY rn), '{{}}')
-        FROM rows
-        """
+    ctes, aggregates = _page_sql(table, fields=fields, where=where, features=features)
+    sql = f"WITH {ctes} SELECT {aggregates} FROM rows"
     body, ids, versions = session.execute(
         text(sql), {**params, "_limit": limit, "_offset": offset}
     ).one()
@@ -136,6 +142,57 @@ def page(
             text(f"SELECT count(*) FROM {table} t WHERE {where}"), params
         ).scalar_one()
     return Page(features=body, ids=list(ids), matched=matched, versions=list(versions))
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    """Who reads, for the audit row written by the same statement as the read."""
+
+    actor: str
+    role: str
+    layer: str
+    detail: dict[str, Any]
+    action: str = "read"
+
+
+def audited_page_query(
+    table: str,
+    *,
+    fields: Sequence[str],
+    conds: Sequence[Cond] = (),
+    limit: int,
+    offset: int = 0,
+    audit: AuditRow,
+) -> tuple[TextClause, dict[str, Any]]:
+    """One statement that reads a page (features, ids, versions, the match count) and writes
+    its audit row: executed alone (autocommit), the row is committed when the answer arrives,
+    and a failed read writes no "ok" row. Columns: body, ids, versions, matched, audit id."""
+    where, params = _where(conds)
+    ctes, aggregates = _page_sql(table, fields=fields, where=where, features=True)
+    sql = f"""
+        WITH {ctes}, agg (body, ids, versions) AS (
+            SELECT {aggregates} FROM rows
+        ), logged AS (
+            INSERT INTO audit_log (actor, role, action, layer, object_ids, outcome, detail)
+            SELECT :_actor, :_role, :_action, :_layer, agg.ids, 'ok',
+                   CAST(:_detail AS jsonb) || jsonb_build_object('returned', cardinality(agg.ids))
+            FROM agg
+            RETURNING id
+        )
+        SELECT agg.*, (SELECT count(*) FROM {table} t WHERE {where}), (SELECT id FROM logged)
+        FROM agg
+        """
+    values = {
+        **params,
+        "_limit": limit,
+        "_offset": offset,
+        "_actor": audit.actor,
+        "_role": audit.role,
+        "_action": audit.action,
+        "_layer": audit.layer,
+        "_detail": json.dumps(audit.detail),
+    }
+    return text(sql), values
 
 
 def one(

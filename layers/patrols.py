@@ -1,17 +1,30 @@
-"""Patrols: planned route with ordered stops and the actual track (from GPX)."""
+"""Patrols: planned route with ordered stops and the actual track (from GPX); the status a
+patrol may move to, and the rule that its first visit shows it has begun."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from geoalchemy2 import WKBElement
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, Text, text
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    Text,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from geo_outreach.core.errors import NotFound, invalid
 from geo_outreach.core.vocab import AGENCIES, PATROL_KINDS, PATROL_STATUSES, sql_in, sql_subset
 from layers.base import Base, Tracked, geometry, gist, uuid_pk
 from layers.rules import LONGEST_PATROL, OneOf, PlannedAt, sql_planned
@@ -96,3 +109,87 @@ class PatrolIn(BaseModel):
             msg = f"planned_end must be after planned_start, within {LONGEST_PATROL}"
             raise ValueError(msg)
         return self
+
+
+# -- operations (issue 12) ------------------------------------------------------------------
+
+# Where a patrol's status may go: forward only; cancelling is possible until it is done.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "planned": frozenset({"in_progress", "cancelled"}),
+    "in_progress": frozenset({"done", "cancelled"}),
+    "done": frozenset(),
+    "cancelled": frozenset(),
+}
+STARTED = "in_progress"
+
+
+class PatrolPatchIn(BaseModel):
+    """What the office changes on a patrol; the planned window and route come from the plan."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
+
+    status: Annotated[str, OneOf(PATROL_STATUSES)] | None = None
+    agencies: list[Annotated[str, OneOf(AGENCIES)]] | None = Field(default=None, max_length=10)
+    notes: str | None = Field(default=None, max_length=4000)
+
+
+def transition_fault(current: str, wanted: str) -> str | None:
+    """Why a patrol cannot go from `current` to `wanted`, or None (staying put is no change)."""
+    if wanted == current or wanted in TRANSITIONS[current]:
+        return None
+    nexts = sorted(TRANSITIONS[current])
+    allowed = f"it can go to: {', '.join(nexts)}" if nexts else "its status is final"
+    return f"a {current} patrol cannot become {wanted}; {allowed}"
+
+
+def locked(session: Session, patrol_id: uuid.UUID) -> Patrol:
+    """The patrol, locked for this transaction (a visit may start it meanwhile)."""
+    patrol = session.scalars(
+        select(Patrol)
+        .where(Patrol.id == patrol_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+    if patrol is None:
+        msg = f"no patrol {patrol_id}"
+        raise NotFound(msg)
+    return patrol
+
+
+def change(
+    session: Session, patrol_id: uuid.UUID, patch: PatrolPatchIn, *, actor: str
+) -> dict[str, Any]:
+    """Apply the sent fields (status only along TRANSITIONS); returns what changed."""
+    sent = patch.model_dump(exclude_unset=True)
+    for name in ("status", "agencies"):
+        if name in sent and sent[name] is None:
+            raise invalid(name, "may not be null")
+    patrol = locked(session, patrol_id)
+    if "status" in sent:
+        fault = transition_fault(patrol.status, sent["status"])
+        if fault:
+            raise invalid("status", fault)
+    if "agencies" in sent:
+        sent["agencies"] = list(dict.fromkeys(sent["agencies"]))  # each agency once
+    changed = {k: v for k, v in sent.items() if getattr(patrol, k) != v}
+    if changed:
+        session.execute(
+            update(Patrol)
+            .where(Patrol.id == patrol_id)
+            .values(**changed, updated_at=func.now(), updated_by=actor)
+            .execution_options(synchronize_session=False)
+        )
+    return changed
+
+
+def start_on_visit(session: Session, patrol_id: uuid.UUID, *, actor: str) -> bool:
+    """A visit logged on a planned patrol shows that it has begun: planned → in_progress, once
+    (a done or cancelled patrol keeps its status). True when this visit started it."""
+    started = session.execute(
+        update(Patrol)
+        .where(Patrol.id == patrol_id, Patrol.status == "planned")
+        .values(status=STARTED, updated_at=func.now(), updated_by=actor)
+        .returning(Patrol.id)
+        .execution_options(synchronize_session=False)
+    ).first()
+    return started is not None

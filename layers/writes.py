@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from geo_outreach.core.errors import Conflict, NotFound, RowProblem, StaleVersion, ValidationFailed
 from geo_outreach.core.geometry import check
+from layers import patrols
 from layers.facilities import MONTH_DAY, FacilityIn, FacilityType, ScheduleEntry
 from layers.models import Facility, Patrol, SleepingSite, Visit
 from layers.rules import District, writable
@@ -308,4 +309,7 @@ def create_visit(
     row = Visit(**visit.model_dump(), created_by=actor)
     if visit_id is not None:
         row.id = visit_id
-    return _flush_insert(session, row)
+    new_id = _flush_insert(session, row)
+    if visit.patrol_id is not None:  # the API and the field app's sync both come through here
+        patrols.start_on_visit(session, visit.patrol_id, actor=actor)
+    return new_id

@@ -45,9 +45,15 @@ RULES: list[tuple[set[str], set[str]]] = [
     ({"coordinator", "admin", "ngo"}, {"set_free_beds"}),
     ({"coordinator", "admin"}, {"export_facilities"}),
     ({"coordinator"}, {"export_sleeping_sites", "export_visits", "export_patrols"}),
-    ({"admin"}, {"site_access"}),
+    ({"admin"}, {"site_access", "site_access_by_code"}),
     ({"admin"}, {"redact_visit", "redact_site"}),
     ({"coordinator"}, {"create_plan"}),
+    # Issue 12: stored plans (re-solve, compare, publish, sheet, GPX, map) for coordinators.
+    (
+        {"coordinator"},
+        {"list_plans", "compare_plans", "get_plan", "resolve_plan", "publish_plan"}
+        | {"plan_sheet", "plan_team_gpx", "plan_map"},
+    ),
     (STAFF, {"map_live"}),
     ({"coordinator"}, {"map_planner"}),
     (EVERYONE, {"map_public", "map_public_en", "map_public_uk"}),
@@ -68,6 +74,18 @@ RULES: list[tuple[set[str], set[str]]] = [
     # Issue 14: anyone alerts the teams and reads a status by code; coordinators triage.
     (EVERYONE, {"send_alert", "alert_status"}),
     ({"coordinator"}, {"alert_queue", "alert_one", "alert_decision", "winter_nights"}),
+    # Issue 12: the SOS bus's duty log and timetable, free-beds history, the yearly report
+    # (internal by default: a partner may ask only for ?audience=partner).
+    ({"coordinator"}, {"add_sos_bus_duty", "list_sos_bus_duties"}),
+    ({"coordinator"}, {"list_sos_bus_stops", "patch_sos_bus_stop"}),
+    (NAMED, {"free_beds_history"}),
+    ({"coordinator", "admin"}, {"report_json", "report_html"}),
+    # Issue 12: patrols in the office console (a partner reads the progress of its own joint
+    # patrol while it runs), who is on a patrol, and the accounts.
+    ({"coordinator"}, {"update_patrol", "put_patrol_track"}),
+    (STAFF | {"partner"}, {"patrol_progress"}),
+    ({"coordinator", "admin"}, {"patrol_members", "set_patrol_members"}),
+    ({"admin"}, {"list_accounts", "create_account", "update_account"}),
     (
         EVERYONE,
         {
@@ -114,6 +132,10 @@ def ids(api: Api) -> dict[str, str]:
         "change_id": str(uuid.uuid4()),
         "name": "nobody-by-this-name",
         "layer": "facilities",
+        "stop_id": one["sos_bus_stops"],
+        "year": "2025",
+        "plan_id": str(uuid.uuid4()),  # none stored: a 404 for whoever may ask
+        "team": "1",
     }
 
 

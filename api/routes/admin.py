@@ -1,5 +1,5 @@
 """Administration: who accessed a given site (from the append-only audit log); redaction of one
-visit's note or one site's free text (issue 16)."""
+visit's note or one site's free text (issue 16); accounts and their roles (issue 12)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,19 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
 
 from api.deps import Ctx, guard
 from api.geojson import check_limit
+from api.routes.field import AccountName
 from api.routes.sites import Limit, Offset
+from geo_outreach.accounts import users
+from geo_outreach.core import db
+from geo_outreach.core.errors import NotFound
 from geo_outreach.ops import retention
+from layers.accounts import User
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
@@ -65,6 +70,24 @@ def site_access(
     )
 
 
+@router.get("/sites/access")
+def site_access_by_code(
+    code: Annotated[str, Query(min_length=1, max_length=40, description="the site's code")],
+    ctx: Annotated[Ctx, guard("audit", "read")],
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> AccessLog:
+    """The same log, the site given by its code (what people read on the map and the sheets)."""
+    with db.session_scope(ctx.engine) as session:
+        found = session.execute(
+            text("SELECT id FROM sleeping_sites WHERE code = :code"), {"code": code}
+        ).scalar()
+    if found is None:
+        msg = f"no site with the code '{code}'"
+        raise NotFound(msg)
+    return site_access(found, ctx, limit, offset)
+
+
 class RedactIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -103,3 +126,85 @@ def redact_site(
             service_area=ctx.settings.service_area,
         )
     return Redacted(id=site_id, redacted=done)
+
+
+# -- accounts (issue 12): never a password hash out ------------------------------------------
+
+
+class UserOut(BaseModel):
+    name: str
+    role: str
+    agency: str | None
+    email: str | None
+    active: bool
+    created_at: datetime
+    created_by: str
+
+
+class UserIn(BaseModel):
+    """A new account; name, role and password follow the rules of `geo-outreach user add`."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: str = Field(max_length=64, description="3–64 of a-z 0-9 . _ -, starting a-z or 0-9")
+    role: str = Field(max_length=40)
+    password: str = Field(max_length=1024, description=f"at least {users.MIN_PASSWORD} characters")
+    agency: str | None = Field(default=None, max_length=40, description="a partner's agency")
+    email: str | None = Field(default=None, max_length=254)
+
+
+class UserPatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    role: str | None = Field(default=None, max_length=40)
+    active: bool | None = Field(default=None, description="false ends its sessions and tokens")
+    email: str | None = Field(default=None, max_length=254, description="null removes it")
+
+
+class UserChanged(UserOut):
+    ended: int = Field(description="sessions and tokens ended by this change")
+
+
+def _user_out(user: User) -> UserOut:
+    return UserOut.model_validate(user, from_attributes=True)
+
+
+@router.get("/users")
+def list_accounts(ctx: Annotated[Ctx, guard("accounts", "read")]) -> list[UserOut]:
+    """Every account with its role and whether it is active (audited)."""
+    with ctx.tx() as tx:
+        found = [_user_out(u) for u in users.list_users(tx.session)]
+        tx.detail = {"returned": len(found)}
+    return found
+
+
+@router.post("/users", status_code=201, responses={409: {"description": "the name is taken"}})
+def create_account(body: UserIn, ctx: Annotated[Ctx, guard("accounts", "create")]) -> UserOut:
+    """Add an account (audited; the password is stored only as its argon2 hash)."""
+    with ctx.tx() as tx:
+        user = users.add_user(
+            tx.session, name=body.name, role=body.role, password=body.password,
+            actor=ctx.actor, agency=body.agency,
+        )  # fmt: skip
+        if body.email is not None:
+            users.set_email(tx.session, name=body.name, email=body.email)
+        tx.ids, tx.detail = [user.id], {"account": user.name, "role": user.role}
+        return _user_out(user)
+
+
+@router.patch("/users/{name}")
+def update_account(
+    name: AccountName, body: UserPatchIn, ctx: Annotated[Ctx, guard("accounts", "update")]
+) -> UserChanged:
+    """Change an account's role, switch it off (ending its sessions and tokens) or on, or set
+    its e-mail address (audited). Nobody can demote or switch off their own account."""
+    sent = body.model_dump(exclude_unset=True)
+    with ctx.tx() as tx:
+        user, ended = users.update_user(
+            tx.session, name=name, actor_name=ctx.principal.name,
+            role=sent.get("role"), active=sent.get("active"),
+        )  # fmt: skip
+        if "email" in sent:
+            users.set_email(tx.session, name=name, email=sent["email"])
+        tx.ids, tx.detail = [user.id], {"account": name, "changed": sorted(sent), "ended": ended}
+        return UserChanged(**_user_out(user).model_dump(), ended=ended)

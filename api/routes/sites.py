@@ -9,9 +9,10 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response
 
 from api import fieldsync
-from api.collections import COLLECTIONS, item_response, list_response
+from api.collections import COLLECTIONS, item_response
 from api.deps import Ctx, guard
 from api.editing import create_response, update_response
+from api.fastread import audited_list
 from api.geojson import (
     FEATURE_COLLECTION_SCHEMA,
     FEATURE_SCHEMA,
@@ -42,7 +43,7 @@ IfNoneMatch = Annotated[
 
 
 @router.get("/sites", responses=geojson_responses(FEATURE_COLLECTION_SCHEMA))
-def list_sites(
+async def list_sites(
     request: Request,
     ctx: Annotated[Ctx, guard("sleeping_sites", "read")],
     bbox: Bbox = None,
@@ -64,7 +65,9 @@ def list_sites(
         conds.append(eq("category", category, table=SITES.table))
     if district is not None:
         conds.append(eq("district", district, table=SITES.table))
-    return list_response(ctx, SITES, request, bbox=bbox, limit=limit, offset=offset, conds=conds)
+    return await audited_list(
+        ctx, SITES, request, bbox=bbox, limit=limit, offset=offset, conds=conds
+    )
 
 
 @router.get("/sites/{site_id}", responses=geojson_responses(FEATURE_SCHEMA))

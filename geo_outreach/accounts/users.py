@@ -16,12 +16,12 @@ from ipaddress import IPv6Address, ip_address, ip_network
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import ColumnElement, Engine, func, select, update
+from sqlalchemy import ColumnElement, Engine, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from geo_outreach.core import db
-from geo_outreach.core.errors import Conflict, RowProblem, ValidationFailed
+from geo_outreach.core.errors import Conflict, NotFound, RowProblem, ValidationFailed, invalid
 from geo_outreach.core.policy import (
     ACCOUNT_ROLES,
     NAME_PATTERN,
@@ -244,6 +244,13 @@ def authenticate(
     session: Session, *, token: str, secret: str, now: datetime | None = None
 ) -> Principal:
     """The account behind a bearer token; Unauthorized when unknown, expired or revoked."""
+    return authenticate_until(session, token=token, secret=secret, now=now)[0]
+
+
+def authenticate_until(
+    session: Session, *, token: str, secret: str, now: datetime | None = None
+) -> tuple[Principal, datetime]:
+    """`authenticate`, and when the token expires (how long the API may remember it)."""
     now = now or datetime.now(UTC)
     row = session.execute(
         select(ApiToken.expires_at, ApiToken.revoked_at, User)
@@ -262,7 +269,8 @@ def authenticate(
     if expires_at <= now:
         msg = "the token has expired; log in again"
         raise Unauthorized(msg)
-    return Principal(role=user.role, name=user.name, user_id=user.id, agency=user.agency)
+    principal = Principal(role=user.role, name=user.name, user_id=user.id, agency=user.agency)
+    return principal, expires_at
 
 
 def revoke(session: Session, *, token: str, secret: str) -> None:
@@ -293,3 +301,123 @@ def set_email(session: Session, *, name: str, email: str | None) -> None:
         raise _problem("name", msg)
     user.email = email
     session.flush()
+
+
+# -- the office console (issue 12): patrol members and user administration ------------------
+
+# Who can be put on a patrol: the outreach staff and, on joint patrols, partners.
+PATROL_ROLES = ("streetworker", "coordinator", "partner")
+MAX_MEMBERS = 50  # as a patrol's team_size
+
+
+@dataclass(frozen=True)
+class Member:
+    name: str
+    role: str
+    agency: str | None
+    assigned_at: datetime
+    assigned_by: str
+
+
+def patrol_members(session: Session, patrol_id: uuid.UUID) -> list[Member]:
+    rows = session.execute(
+        select(
+            User.name, User.role, User.agency, PatrolMember.assigned_at, PatrolMember.assigned_by
+        )
+        .join(PatrolMember, PatrolMember.user_id == User.id)
+        .where(PatrolMember.patrol_id == patrol_id)
+        .order_by(User.name)
+    ).all()
+    return [Member(*r) for r in rows]
+
+
+def _member_fault(user: User | None, name: str, kind: str) -> str | None:
+    if user is None:
+        return f"no account '{name}'"
+    if not user.active:
+        return f"the account '{name}' is deactivated"
+    if user.role not in PATROL_ROLES:
+        return f"'{name}' is {user.role}: only {', '.join(PATROL_ROLES)} accounts go on patrols"
+    if user.role == "partner" and kind != PARTNER_PATROL_KIND:
+        return f"'{name}' is a partner: partners join {PARTNER_PATROL_KIND} patrols only"
+    return None
+
+
+def set_patrol_members(
+    session: Session, patrol_id: uuid.UUID, names: list[str], *, actor: str
+) -> tuple[list[str], list[str]]:
+    """Make exactly these accounts the patrol's members; (added, removed) names. Every fault is
+    named on the field 'members' and nothing changes."""
+    kind = session.scalar(select(Patrol.kind).where(Patrol.id == patrol_id).with_for_update())
+    if kind is None:
+        msg = f"no patrol {patrol_id}"
+        raise NotFound(msg)
+    wanted = list(dict.fromkeys(names))
+    if len(wanted) > MAX_MEMBERS:
+        raise invalid("members", f"at most {MAX_MEMBERS} accounts")
+    users = {u.name: u for u in session.scalars(select(User).where(User.name.in_(wanted)))}
+    for name in wanted:
+        fault = _member_fault(users.get(name), name, kind)
+        if fault:
+            raise invalid("members", fault)
+    current = {m.name for m in patrol_members(session, patrol_id)}
+    removed = sorted(current - set(wanted))
+    added = [n for n in wanted if n not in current]
+    if removed:
+        session.execute(
+            delete(PatrolMember).where(
+                PatrolMember.patrol_id == patrol_id,
+                PatrolMember.user_id.in_(select(User.id).where(User.name.in_(removed))),
+            )
+        )
+    for name in added:
+        session.add(PatrolMember(patrol_id=patrol_id, user_id=users[name].id, assigned_by=actor))
+    session.flush()
+    return added, removed
+
+
+def list_users(session: Session) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.name)))
+
+
+def _end_tokens(session: Session, user_id: uuid.UUID) -> int:
+    """End every browser session and bearer token of the account (as `user revoke` does)."""
+    result = session.execute(
+        update(ApiToken)
+        .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=func.now())
+        .returning(ApiToken.token_hash)
+    )
+    return len(result.all())
+
+
+def update_user(
+    session: Session,
+    *,
+    name: str,
+    actor_name: str,
+    role: str | None = None,
+    active: bool | None = None,
+) -> tuple[User, int]:
+    """Change an account's role and/or switch it off or on; (the account, tokens ended).
+    Switching an account off ends its sessions and tokens at once. An administrator cannot
+    demote or switch off their own account (the last one would lock everyone out)."""
+    user = session.scalars(select(User).where(User.name == name).with_for_update()).first()
+    if user is None:
+        msg = f"no account '{name}'"
+        raise NotFound(msg)
+    if role is not None:
+        if role not in ACCOUNT_ROLES:
+            raise _problem("role", f"'{role}' is not one of: {', '.join(ACCOUNT_ROLES)}")
+        if name == actor_name and role != user.role:
+            raise _problem("role", "you cannot change the role of your own account")
+        user.role = role
+    ended = 0
+    if active is not None:
+        if name == actor_name and not active:
+            raise _problem("active", "you cannot deactivate your own account")
+        user.active = active
+        if not active:
+            ended = _end_tokens(session, user.id)
+    session.flush()
+    return user, ended

@@ -71,6 +71,7 @@ RULES: dict[tuple[str, str], frozenset[str]] = {
     ("plans", "update"): frozenset({"coordinator"}),
     ("patrols", "update"): frozenset({"coordinator"}),
     ("patrol_members", "update"): frozenset({"coordinator", "admin"}),
+    ("patrol_members", "read"): frozenset({"coordinator", "admin"}),
     ("sos_bus", "read"): frozenset({"coordinator"}),
     ("sos_bus", "create"): frozenset({"coordinator"}),
     ("sos_bus", "update"): frozenset({"coordinator"}),
@@ -182,10 +183,10 @@ SOS_STOP_FIELDS = (
     "name",
     "arrive_time",
     "depart_time",
-    "season_start",
-    "season_end",
+    "season_from",
+    "season_to",
 )
-SOS_ROUTE_FIELDS = ("name", "season_start", "season_end")
+SOS_ROUTE_FIELDS = ("name", "season_from", "season_to")
 
 FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
     ("sleeping_sites", "streetworker"): SITE_FIELDS_ALL,
