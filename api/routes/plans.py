@@ -1,34 +1,37 @@
-"""POST /plans: tonight's routes for a mode, as GeoJSON with one GPX file per team."""
+"""Plans (issue 12): tonight's routes for a mode as GeoJSON with one GPX file per team, kept so
+the office console can show them again, re-solve with changes, compare and publish them."""
 
 from __future__ import annotations
 
-from datetime import time
-from typing import Annotated, Any, Literal
+import re
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel, Field
 
-from api.deps import Ctx, guard
+from api.deps import Ctx, guard, street_tiles
+from geo_outreach.core.i18n import Lang
+from geo_outreach.mapping import render
 from geo_outreach.routing import exports as plan_export
 from geo_outreach.routing import planner
-from layers.rules import PlannedOn
+from geo_outreach.routing import plans as stored
+from geo_outreach.routing.plans import PlanIn, ResolveIn
+from layers.plans import StoredPlan
+from maps.assets import Page
 
 router = APIRouter(tags=["plans"])
+PlanId = Annotated[uuid.UUID, Path(description="a stored plan's id")]
+LangQ = Annotated[Lang, Query(description="the page's language")]
+# The map names its files relative to its folder; served here, they are the ones under /maps/.
+_RELATIVE = re.compile(r'(?<=src=")assets/|(?<=href=")assets/|(?<=")tiles/(?=\{z\})')
+# Framed by the console's /app/ pages, same origin only (SecurityHeaders keeps this and sets
+# the policy's frame-ancestors to match).
+FRAMED = {"X-Frame-Options": "SAMEORIGIN", "Cache-Control": "no-store"}
 
-
-class PlanIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    mode: Literal["streetwork", "joint", "akcja-zima", "inspection"]
-    day: PlannedOn
-    start: time = Field(description="shift start, local time (Europe/Warsaw)")
-    end: time = Field(description="shift end; earlier than start means the next morning")
-    teams: int = Field(default=1, ge=planner.TEAMS[0], le=planner.TEAMS[1])
-    temperature: float | None = Field(default=None, ge=-60, le=50, description="°C")
-    district: str | None = Field(default=None, max_length=200)
-    # The API keeps solver time short; longer runs belong to the CLI.
-    seconds: float = Field(default=2.0, ge=0.1, le=30)
-    seed: int = Field(default=1, ge=0, le=2**31 - 1)
+__all__ = ["PlanIn", "ResolveIn"]  # the request bodies live with the domain (re-solve merges)
 
 
 class PlanOut(BaseModel):
@@ -36,28 +39,174 @@ class PlanOut(BaseModel):
     gpx: dict[str, str] = Field(description="one GPX document per team, by team name")
     extra_teams_needed: int
     attribution: str
+    id: uuid.UUID = Field(description="the stored plan")
+    parent_id: uuid.UUID | None = Field(description="the plan this one was re-solved from")
+    published: bool
+    summary: dict[str, Any] = Field(description="per team, sites covered, km, left out, vulnerable")
+    request: dict[str, Any] = Field(description="the request that made it (a re-solve's merged)")
 
 
-@router.post("/plans")
-def create_plan(body: PlanIn, ctx: Annotated[Ctx, guard("plans", "create")]) -> PlanOut:
-    """Plan the routes (the sites read for it are recorded in the audit log by the planner).
+class PlanListed(BaseModel):
+    id: uuid.UUID
+    parent_id: uuid.UUID | None
+    mode: str
+    day: str
+    created_at: datetime
+    created_by: str
+    published: bool
+    summary: dict[str, Any]
 
-    A field the planner cannot use (e.g. akcja-zima without a temperature at or below −10 °C)
-    is answered 422, naming the field."""
-    settings = ctx.settings
-    req = planner.PlanRequest(**body.model_dump())  # the same field names as the planner's
-    with ctx.tx() as tx:
-        plan = planner.make_plan(
-            tx.session,
-            req,
-            pbf=settings.pbf,
-            cache_dir=settings.cache_dir,
-            actor=ctx.actor,
-            role=ctx.principal.role,
-        )
+
+class PublishedPatrol(BaseModel):
+    id: uuid.UUID
+    code: str
+    team: int
+    name: str
+    members: list[str]
+
+
+class Published(BaseModel):
+    plan_id: uuid.UUID
+    patrols: list[PublishedPatrol]
+
+
+def _out(row: StoredPlan) -> PlanOut:
+    plan = stored.plan_of(row)
     return PlanOut(
         plan=plan_export.plan_geojson(plan),
         gpx={route.name: plan_export.team_gpx(plan, route) for route in plan.routes},
         extra_teams_needed=plan.extra_teams_needed,
         attribution=plan.attribution,
+        id=row.id,
+        parent_id=row.parent_id,
+        published=row.published_at is not None,
+        summary=row.summary,
+        request=row.request,
     )
+
+
+@router.post("/plans")
+def create_plan(body: PlanIn, ctx: Annotated[Ctx, guard("plans", "create")]) -> PlanOut:
+    """Plan the routes and keep the plan (the sites read for it are recorded in the audit log).
+
+    A field the planner cannot use (e.g. akcja-zima without a temperature at or below −10 °C,
+    crews not one per team, a required site that does not fit) is answered 422, naming it."""
+    s, role = ctx.settings, ctx.principal.role
+    with ctx.tx() as tx:
+        row = stored.create(
+            tx.session, body, pbf=s.pbf, cache_dir=s.cache_dir, actor=ctx.actor, role=role
+        )
+        return _out(row)
+
+
+@router.get("/plans")
+def list_plans(ctx: Annotated[Ctx, guard("plans", "read")]) -> list[PlanListed]:
+    """The most recent plans (at most 50), newest first, with their summaries."""
+    with ctx.tx() as tx:
+        rows = stored.recent(tx.session, actor=ctx.actor, role=ctx.principal.role)
+    return [PlanListed.model_validate(r) for r in rows]
+
+
+@router.get("/plans/compare")
+def compare_plans(
+    a: Annotated[uuid.UUID, Query(description="a stored plan")],
+    b: Annotated[uuid.UUID, Query(description="another stored plan")],
+    ctx: Annotated[Ctx, guard("plans", "read")],
+) -> dict[str, dict[str, Any]]:
+    """Two plans' summaries side by side: km, sites covered, the most vulnerable reached in the
+    first half of the night."""
+    with ctx.tx() as tx:
+        return stored.compare(tx.session, a, b, actor=ctx.actor, role=ctx.principal.role)
+
+
+@router.get("/plans/{plan_id}")
+def get_plan(plan_id: PlanId, ctx: Annotated[Ctx, guard("plans", "read")]) -> PlanOut:
+    """One stored plan, as it was answered when it was made."""
+    with ctx.tx() as tx:
+        row = stored.read(
+            tx.session, plan_id, actor=ctx.actor, role=ctx.principal.role, purpose="plan"
+        )
+        return _out(row)
+
+
+@router.post("/plans/{plan_id}/resolve")
+def resolve_plan(
+    plan_id: PlanId, body: ResolveIn, ctx: Annotated[Ctx, guard("plans", "create")]
+) -> PlanOut:
+    """Solve again with the sent fields changed and the rest of the stored request kept; the
+    answer is a new stored plan whose parent is this one."""
+    s, who = ctx.settings, {"actor": ctx.actor, "role": ctx.principal.role}
+    with ctx.tx() as tx:
+        row = stored.resolve(tx.session, plan_id, body, pbf=s.pbf, cache_dir=s.cache_dir, **who)
+        return _out(row)
+
+
+@router.post("/plans/{plan_id}/publish", responses={409: {"description": "already published"}})
+def publish_plan(plan_id: PlanId, ctx: Annotated[Ctx, guard("plans", "update")]) -> Published:
+    """The plan's routes become planned patrols with their stops and ETAs, each team's members
+    on theirs (their field app shows the route); once only."""
+    with ctx.tx() as tx:
+        done = stored.publish(tx.session, plan_id, actor=ctx.actor, role=ctx.principal.role)
+    return Published.model_validate(done)
+
+
+@router.get("/plans/{plan_id}/sheet.html", response_class=HTMLResponse)
+def plan_sheet(
+    plan_id: PlanId, ctx: Annotated[Ctx, guard("plans", "read")], lang: LangQ = "pl"
+) -> HTMLResponse:
+    """The printable route sheet of every team: stops, ETAs, hazards, people, members."""
+    with ctx.tx() as tx:
+        row = stored.read(
+            tx.session, plan_id, actor=ctx.actor, role=ctx.principal.role, purpose="route sheet"
+        )
+    html = plan_export.route_sheet_html(stored.plan_of(row), lang=lang, members=stored.members(row))
+    return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+
+
+@router.get(
+    "/plans/{plan_id}/teams/{team}.gpx",
+    response_class=Response,
+    responses={200: {"content": {"application/gpx+xml": {}}}},
+)
+def plan_team_gpx(
+    plan_id: PlanId,
+    team: Annotated[int, Path(ge=1, le=planner.TEAMS[1], description="the team's number")],
+    ctx: Annotated[Ctx, guard("plans", "read")],
+    lang: LangQ = "pl",
+) -> Response:
+    """One team's route as GPX (waypoints with ETAs and the street track), to download."""
+    with ctx.tx() as tx:
+        row = stored.read(
+            tx.session, plan_id, actor=ctx.actor, role=ctx.principal.role, purpose="gpx"
+        )
+    plan = stored.plan_of(row)
+    route = stored.team_route(plan, team)
+    name = f'attachment; filename="plan-{str(plan_id)[:8]}-team-{team}.gpx"'
+    body = plan_export.team_gpx(plan, route, lang=lang)
+    return Response(body, media_type="application/gpx+xml", headers={"Content-Disposition": name})
+
+
+def _framed(request: Request, page: Page) -> HTMLResponse:
+    """The map page with its asset and tile links made absolute (/maps/…), served framable by
+    the console only."""
+    store: dict[str, str] = request.app.state.__dict__.setdefault("map_assets", {})
+    store.update(page.assets)
+    html = _RELATIVE.sub(lambda m: f"/maps/{m[0]}", page.html)
+    return HTMLResponse(html, headers=FRAMED)
+
+
+@router.get("/plans/{plan_id}/map.html", response_class=HTMLResponse)
+def plan_map(
+    request: Request,
+    plan_id: PlanId,
+    ctx: Annotated[Ctx, guard("plans", "read")],
+    lang: LangQ = "pl",
+) -> HTMLResponse:
+    """The stored plan on the planner's map (routes, stops with ETAs, sites left out, heat)."""
+    who = {"actor": ctx.actor, "role": ctx.principal.role}
+    with ctx.tx() as tx:
+        row = stored.read(tx.session, plan_id, purpose="plan map", **who)
+        data = render.gather(tx.session, "planner", plan=stored.plan_of(row), **who)
+    tiles = street_tiles(request, ctx.settings)
+    page = render.render_page(data, now=datetime.now(planner.TZ), tiles=tiles, lang=lang)
+    return _framed(request, page)

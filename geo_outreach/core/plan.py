@@ -11,13 +11,14 @@ from geo_outreach.core.i18n import N_
 from geo_outreach.core.vocab import OSM_ATTRIBUTION
 
 Mode = Literal["streetwork", "joint", "akcja-zima", "inspection", "sos-bus"]
-LeftOutReason = Literal["unreachable", "no_time", "lower_priority"]
+LeftOutReason = Literal["unreachable", "no_time", "lower_priority", "excluded"]
 
 # Why a site is not on any route: the Polish label, translated through the catalogue.
 LEFT_OUT_LABELS: dict[str, str] = {
     "unreachable": N_("nieosiągalne siecią ulic"),
     "no_time": N_("brak czasu w zmianie"),
     "lower_priority": N_("niższy priorytet"),
+    "excluded": N_("wyłączone z planu"),
 }
 
 
@@ -59,6 +60,7 @@ class LeftOut:
     lon: float
     lat: float
     reason: LeftOutReason
+    vulnerable: bool = False  # counted in a plan's summary (who was not reached)
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,8 @@ def plan_geojson(plan: Plan) -> dict[str, Any]:
                         "kind": "stop",
                         "team": r.team,
                         "seq": s.seq,
+                        # The console adjusts a plan per site (require, exclude, lock).
+                        "site_id": None if s.site_id is None else str(s.site_id),
                         "code": s.code,
                         "name": s.name,
                         "arrive": s.arrive.isoformat(),
@@ -118,8 +120,11 @@ def team_gpx(plan: Plan, route: TeamRoute, *, lang: Lang = "pl") -> str:
     return gpx.to_xml()
 
 
-def route_sheet_html(plan: Plan, *, lang: Lang = "pl") -> str:
-    """A printable sheet: one table per team, then the sites left out and why."""
+def route_sheet_html(
+    plan: Plan, *, lang: Lang = "pl", members: dict[int, list[str]] | None = None
+) -> str:
+    """A printable sheet: one table per team (with its members when named), then the sites
+    left out and why."""
     tr = translator(lang)
     _ = tr.gettext
     e = escape
@@ -173,6 +178,10 @@ def route_sheet_html(plan: Plan, *, lang: Lang = "pl") -> str:
         parts.append(
             f"<h2>{e(r.name)}</h2><p>{e(times)}; {r.distance_m / 1000:.1f} km, {e(sites)}.</p>"
         )
+        crew = (members or {}).get(r.team)
+        if crew:
+            who = _("Skład zespołu: %(members)s") % {"members": ", ".join(crew)}
+            parts.append(f"<p>{e(who)}</p>")
         parts.append(
             "<table><thead><tr>"
             + "".join(f"<th>{e(h)}</th>" for h in head)

@@ -11,7 +11,7 @@ import itertools
 import math
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -62,6 +62,12 @@ class PlanRequest:
     iterations: int | None = None  # a fixed iteration count instead: reproducible on any machine
     depot: tuple[float, float] | None = None  # lon, lat; default: the MOPS office
     max_route_minutes: int | None = None
+    # The office console's adjustments (issue 12): team names in team order (default
+    # "Zespół n"), sites that must be visited or left out, sites kept for one team (1-based).
+    names: tuple[str, ...] = ()
+    require: frozenset[uuid.UUID] = frozenset()
+    exclude: frozenset[uuid.UUID] = frozenset()
+    lock: tuple[tuple[uuid.UUID, int], ...] = ()
 
     @property
     def window(self) -> tuple[datetime, datetime]:
@@ -107,6 +113,34 @@ def validate(req: PlanRequest) -> None:
     if not low <= req.seconds <= high:
         msg = f"must be between {low:g} and {high:g}, got {req.seconds:g}"
         raise invalid("seconds", msg)
+    _validate_adjustments(req)
+
+
+def _validate_adjustments(req: PlanRequest) -> None:
+    if req.names and len(req.names) != req.teams:
+        msg = f"{len(req.names)} team name(s) for {req.teams} team(s)"
+        raise invalid("crews", msg)
+    both = req.require & req.exclude
+    if both:
+        msg = f"site {min(both)} is both required and excluded"
+        raise invalid("exclude", msg)
+    seen: set[uuid.UUID] = set()
+    for site, team in req.lock:
+        if not 1 <= team <= req.teams:
+            msg = f"site {site}: team {team} is not between 1 and {req.teams}"
+            raise invalid("lock", msg)
+        if site in req.exclude:
+            msg = f"site {site} is both locked to a team and excluded"
+            raise invalid("lock", msg)
+        if site in seen:
+            msg = f"site {site} is locked twice"
+            raise invalid("lock", msg)
+        seen.add(site)
+
+
+def vulnerable(people: int, hazards: tuple[str, ...] | list[str]) -> bool:
+    """The most vulnerable: three or more people, or exposure to cold or carbon monoxide."""
+    return people >= 3 or bool({"cold_exposure", "carbon_monoxide"} & set(hazards))
 
 
 @dataclass(frozen=True)
@@ -155,10 +189,8 @@ def candidates(session: Session, req: PlanRequest) -> list[Candidate]:
     for r in rows:
         hazards = tuple(r[6] or ())
         mandatory = req.mode == "inspection" or (req.mode == "akcja-zima" and r[5] > 0)
-        vulnerable = r[5] >= 3 or bool({"cold_exposure", "carbon_monoxide"} & set(hazards))
-        out.append(
-            Candidate(r[0], r[1], r[2], r[3], r[4], r[5], hazards, r[7], mandatory, vulnerable)
-        )
+        weak = vulnerable(r[5], hazards)
+        out.append(Candidate(r[0], r[1], r[2], r[3], r[4], r[5], hazards, r[7], mandatory, weak))
     return out
 
 
@@ -201,6 +233,22 @@ class Built:
     # Sites no team can serve within the shift however many teams go out (too far for their
     # window): reported, but left out of the "more teams needed" count.
     never: set[int] = field(default_factory=set)
+    excluded: list[Candidate] = field(default_factory=list)  # left out by the planner's choice
+
+
+def _known(cands: list[Candidate], req: PlanRequest) -> None:
+    """Every site named by require/exclude/lock is one this plan could visit."""
+    ids = {c.id for c in cands}
+    named = [
+        ("require", req.require),
+        ("exclude", req.exclude),
+        ("lock", frozenset(site for site, _ in req.lock)),
+    ]
+    for name, sites in named:
+        unknown = sorted(str(s) for s in sites - ids)
+        if unknown:
+            msg = f"{unknown[0]} is not a site a {req.mode} plan can visit (unknown or closed)"
+            raise invalid(name, msg)
 
 
 def build(
@@ -213,6 +261,10 @@ def build(
 ) -> Built:
     """Snap, compute the travel-time matrix, and state the mode's rules as a vrp.Problem."""
     validate(req)
+    _known(cands, req)
+    excluded = [c for c in cands if c.id in req.exclude]
+    cands = [c for c in cands if c.id not in req.exclude]
+    locked = dict(req.lock)
     profile = net.profile
     lon = np.array([depot[0], *(c.lon for c in cands)])
     lat = np.array([depot[1], *(c.lat for c in cands)])
@@ -226,6 +278,12 @@ def build(
     ok = snapped.metres[1:] <= MAX_SNAP_M[profile]
     reachable = [c for c, good in zip(cands, ok, strict=True) if good]
     unreachable = [c for c, good in zip(cands, ok, strict=True) if not good]
+    for c in unreachable:
+        wanted = "lock" if c.id in locked else "require" if c.id in req.require else None
+        if wanted:
+            far = MAX_SNAP_M[profile]
+            msg = f"site {c.code} is more than {far:.0f} m from the {profile} network"
+            raise invalid(wanted, msg)
     nodes = np.concatenate([snapped.node[:1], snapped.node[1:][ok]])
     walk_extra = snapped.metres[1:][ok] / WALK_MS  # from the street to the site, on foot
     services = SERVICE_MIN[req.mode] * 60 + (2 * walk_extra).astype(np.int64)
@@ -253,7 +311,10 @@ def build(
                 tw_early=0,
                 tw_late=max(0, late),
                 prize=prize(c, req, now),
-                required=False,  # mandatory ones carry a prize no route would leave behind
+                # Mandatory ones carry a prize no route would leave behind; the office's
+                # required and locked sites must be on a route (else no plan: 422).
+                required=c.id in req.require or c.id in locked,
+                teams=(locked[c.id] - 1,) if c.id in locked else None,
             )
         )
         there, back = seconds[0, k + 1], seconds[k + 1, 0]
@@ -261,18 +322,20 @@ def build(
             never.add(k)
     team = vrp.Team(start=0, end=0, tw_early=0, tw_late=horizon, max_duration=max_duration,
                     count=req.teams)  # fmt: skip
+    # A site locked to a team needs the teams told apart: one vehicle type each.
+    teams = [replace(team, count=1)] * req.teams if locked else [team]
     # Rounded up: a planned time is never earlier than the real one, however many legs add up.
     duration = np.ceil(seconds).astype(np.int64)
     problem = vrp.Problem(
         duration=duration,
         cost=duration,
         sites=sites,
-        teams=[team],
+        teams=teams,
         xy=np.column_stack(
             [lon[np.r_[0, 1 + np.flatnonzero(ok)]], lat[np.r_[0, 1 + np.flatnonzero(ok)]]]
         ),
     )
-    return Built(problem, req, reachable, unreachable, matrix, depot, net, never)
+    return Built(problem, req, reachable, unreachable, matrix, depot, net, never, excluded)
 
 
 def to_plan(built: Built, solution: vrp.Solution, *, extra_teams: int = 0) -> Plan:
@@ -282,7 +345,9 @@ def to_plan(built: Built, solution: vrp.Solution, *, extra_teams: int = 0) -> Pl
     start, end = req.window
     routes: list[TeamRoute] = []
     net = built.network
-    for n, r in enumerate(solution.routes, start=1):
+    split = len(built.problem.teams) > 1  # teams told apart (locks): the vehicle type is the team
+    for k, r in enumerate(solution.routes, start=1):
+        n = r.team + 1 if split else k
         stops: list[PlannedStop] = []
         path: list[int] = []
         points = [0, *(i + 1 for i in r.sites), 0]
@@ -312,7 +377,7 @@ def to_plan(built: Built, solution: vrp.Solution, *, extra_teams: int = 0) -> Pl
         routes.append(
             TeamRoute(
                 team=n,
-                name=_("Zespół %(n)d") % {"n": n},
+                name=req.names[n - 1] if req.names else _("Zespół %(n)d") % {"n": n},
                 start=built.depot,
                 end=built.depot,
                 depart=req.at(r.start),
@@ -323,8 +388,14 @@ def to_plan(built: Built, solution: vrp.Solution, *, extra_teams: int = 0) -> Pl
                 geometry=geometry,
             )
         )
+    routes.sort(key=lambda route: route.team)
     left: list[LeftOut] = [
-        LeftOut(c.id, c.code, c.name, c.lon, c.lat, "unreachable") for c in built.unreachable
+        LeftOut(c.id, c.code, c.name, c.lon, c.lat, "unreachable", c.vulnerable)
+        for c in built.unreachable
+    ]
+    left += [
+        LeftOut(c.id, c.code, c.name, c.lon, c.lat, "excluded", c.vulnerable)
+        for c in built.excluded
     ]
     planned_prizes = sorted(built.problem.sites[i].prize for r in solution.routes for i in r.sites)
     median = planned_prizes[len(planned_prizes) // 2] if planned_prizes else 0
@@ -332,7 +403,7 @@ def to_plan(built: Built, solution: vrp.Solution, *, extra_teams: int = 0) -> Pl
         c = built.sites[i]
         important = c.mandatory or built.problem.sites[i].prize >= median
         reason: LeftOutReason = "no_time" if important else "lower_priority"
-        left.append(LeftOut(c.id, c.code, c.name, c.lon, c.lat, reason))
+        left.append(LeftOut(c.id, c.code, c.name, c.lon, c.lat, reason, c.vulnerable))
     notes = []
     if built.never:
         never = _(
@@ -354,26 +425,41 @@ def to_plan(built: Built, solution: vrp.Solution, *, extra_teams: int = 0) -> Pl
     )
 
 
+def _check_required(built: Built, solution: vrp.Solution) -> None:
+    """The office's required and locked sites are on their routes, in time, or there is no plan."""
+    wanted = [i for i, s in enumerate(built.problem.sites) if s.required]
+    if not wanted or (solution.feasible and not set(wanted) & set(solution.unplanned)):
+        return
+    req = built.request
+    field_name = "lock" if req.lock else "require"
+    codes = ", ".join(built.sites[i].code for i in wanted[:5])
+    msg = (
+        f"the required and locked sites ({codes}{', …' if len(wanted) > 5 else ''}) do not fit "
+        f"into the shift of {req.teams} team(s): require fewer or add a team"
+    )
+    raise invalid(field_name, msg)
+
+
 def extra_teams_needed(built: Built, *, seconds: float, seed: int, limit: int = 64) -> int:
     """How many more teams would cover every mandatory reachable site.
 
     Starts from a lower bound (the work divided by the shift), then doubles and bisects, so a
     handful of solves answer even when many teams are missing.
     """
-    base = built.problem.teams[0]
     problem = built.problem
+    # However the plan told its teams apart, more teams are asked of one kind of team.
+    base = replace(problem.teams[0], count=sum(t.count for t in problem.teams))
     mandatory = {i for i, c in enumerate(built.sites) if c.mandatory} - built.never
     if not mandatory:
         return 0
 
     # Only the mandatory sites, each required: a feasible solution is a yes.
     required = [
-        vrp.Site(**{**problem.sites[i].__dict__, "required": True, "prize": 0})
-        for i in sorted(mandatory)
+        replace(problem.sites[i], required=True, prize=0, teams=None) for i in sorted(mandatory)
     ]
 
     def covers(extra: int) -> bool:
-        team = vrp.Team(**{**base.__dict__, "count": base.count + extra})
+        team = replace(base, count=base.count + extra)
         trial = vrp.Problem(problem.duration, problem.cost, required, [team], problem.xy)
         solution = vrp.solve_problem(
             trial, seconds=seconds, seed=seed, iterations=built.request.iterations
@@ -441,6 +527,7 @@ def make_plan(
     solution = vrp.solve_problem(
         built.problem, seconds=req.seconds, seed=req.seed, iterations=req.iterations
     )
+    _check_required(built, solution)
     extra = 0
     if req.mode in ("akcja-zima", "inspection"):
         missing = [
@@ -453,8 +540,18 @@ def make_plan(
     return to_plan(built, solution, extra_teams=extra)
 
 
-def store_plan(session: Session, plan: Plan, *, actor: str, role: str) -> list[uuid.UUID]:
-    """Keep the plan as planned patrols with their ordered stops; returns the patrol ids."""
+def store_plan(
+    session: Session,
+    plan: Plan,
+    *,
+    actor: str,
+    role: str,
+    label: str | None = None,
+    team_size: dict[int, int] | None = None,
+) -> list[uuid.UUID]:
+    """Keep the plan as planned patrols with their ordered stops; returns the patrol ids (in
+    route order). `label` goes into each patrol's notes after the team's name; `team_size` is
+    the number of people per team (default 2)."""
     from geo_outreach.routing.exports import MODE_KIND
     from layers.models import Patrol, PatrolStop
 
@@ -471,9 +568,10 @@ def store_plan(session: Session, plan: Plan, *, actor: str, role: str) -> list[u
             else ["mops"],
             planned_start=r.depart,
             planned_end=max(r.back, r.depart + timedelta(minutes=1)),
-            team_size=2,
+            team_size=min(50, max(1, (team_size or {}).get(r.team, 2))),
             status="planned",
             planned_route=f"SRID=4326;LINESTRING({line})" if len(r.geometry) > 1 else None,
+            notes=f"{r.name} – {label}" if label else None,
             created_by=actor,
             updated_by=actor,
         )

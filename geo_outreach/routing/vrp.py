@@ -13,11 +13,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from pyvrp import Client, Depot, Location, ProblemData, SolveParams, VehicleType, solve
+from pyvrp.constants import MAX_VALUE
 from pyvrp.stop import MaxIterations, MaxRuntime
 
 from geo_outreach.core.errors import GeoOutreachError
 
 HORIZON = 10**9  # "no limit" for windows and durations, far below PyVRP's overflow guard
+# An arc a team may not take: PyVRP's own value for a missing edge of a routing profile.
+FORBIDDEN = MAX_VALUE
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,8 @@ class Site:
     demand: int = 0
     prize: int = 0
     required: bool = True
+    # Indices into Problem.teams that may serve it; None: any team.
+    teams: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,36 @@ def _check(problem: Problem) -> None:
         if s.tw_early > s.tw_late:
             msg = f"site {i}: time window opens ({s.tw_early}) after it closes ({s.tw_late})"
             raise GeoOutreachError(msg)
+        if s.teams is not None and not all(0 <= t < len(problem.teams) for t in s.teams):
+            msg = f"site {i}: teams {s.teams} outside 0..{len(problem.teams) - 1}"
+            raise GeoOutreachError(msg)
+
+
+def _profiles(
+    problem: Problem, idx: NDArray[np.int64], first_site: int
+) -> tuple[list[Any], list[Any]]:
+    """Distance and duration matrices, one routing profile per team when some site is kept for
+    some teams: in team t's profile every arc into or out of a site t may not serve is missing
+    (PyVRP's way of saying a vehicle type cannot visit a client)."""
+    sub = np.ix_(idx, idx)
+    cost, duration = problem.cost[sub], problem.duration[sub]
+    if all(s.teams is None for s in problem.sites):
+        return [_int_matrix(cost)], [_int_matrix(duration)]
+    distances, durations = [], []
+    for t in range(len(problem.teams)):
+        barred = [
+            first_site + k
+            for k, s in enumerate(problem.sites)
+            if s.teams is not None and t not in s.teams
+        ]
+        own_cost, own_duration = cost.copy(), duration.copy()
+        for m in (own_cost, own_duration):
+            m[barred, :] = FORBIDDEN
+            m[:, barred] = FORBIDDEN
+            m[barred, barred] = 0
+        distances.append(_int_matrix(own_cost))
+        durations.append(_int_matrix(own_duration))
+    return distances, durations
 
 
 def to_pyvrp(problem: Problem) -> tuple[ProblemData, list[int]]:
@@ -116,6 +151,7 @@ def to_pyvrp(problem: Problem) -> tuple[ProblemData, list[int]]:
         )
         for k, s in enumerate(problem.sites)
     ]
+    distances, durations = _profiles(problem, idx, len(depot_locs))
     vehicle_types = [
         VehicleType(
             num_available=t.count,
@@ -125,18 +161,18 @@ def to_pyvrp(problem: Problem) -> tuple[ProblemData, list[int]]:
             tw_early=t.tw_early,
             tw_late=t.tw_late,
             shift_duration=t.max_duration,
+            profile=ti if len(distances) > 1 else 0,
         )
-        for t in problem.teams
+        for ti, t in enumerate(problem.teams)
     ]
     team_of_vehicle = [ti for ti, t in enumerate(problem.teams) for _ in range(t.count)]
-    sub = np.ix_(idx, idx)
     data = ProblemData(
         locations=locations,
         clients=clients,
         depots=depots,
         vehicle_types=vehicle_types,
-        distance_matrices=[_int_matrix(problem.cost[sub])],
-        duration_matrices=[_int_matrix(problem.duration[sub])],
+        distance_matrices=distances,
+        duration_matrices=durations,
     )
     return data, team_of_vehicle
 

@@ -1,0 +1,591 @@
+"""Stored plans of the office console (issue 12): plan, adjust and re-solve, compare, publish.
+
+Every plan made through the API is kept (`layers.plans.StoredPlan`) with the request that made it
+and its result, so it can be shown again, re-solved with some fields changed (a new plan whose
+parent is the old one), compared with another, and published once: its routes become planned
+patrols with their stops and ETAs, and each team's members are put on their patrol, so the route
+shows as "my route tonight" in the field app. Plans hold site positions: every read is audited.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, time
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, defer
+
+from geo_outreach.core.errors import Conflict, NotFound, invalid
+from geo_outreach.core.plan import LeftOut, Plan, PlannedStop, TeamRoute
+from geo_outreach.core.policy import PARTNER_PATROL_KIND
+from geo_outreach.routing import planner
+from geo_outreach.routing.exports import MODE_KIND
+from layers import audit
+from layers.accounts import PatrolMember, user_by_name
+from layers.models import Patrol, StoredPlan
+from layers.rules import PlannedOn
+
+LIST_LIMIT = 50
+MAX_SITES = 1000  # require / exclude / lock: more than any city's site list
+# Who may be on a team's patrol: outreach staff; partners only on joint patrols.
+MEMBER_ROLES = frozenset({"streetworker", "coordinator"})
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+class CrewIn(BaseModel):
+    """One team: its name and the accounts on it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    members: list[Name] = Field(default_factory=list, max_length=50)
+
+
+def _crews_fit(crews: list[CrewIn] | None, teams: int | None) -> list[CrewIn] | None:
+    if crews is None:
+        return crews
+    if teams is not None and len(crews) != teams:
+        msg = f"{len(crews)} crew(s) for {teams} team(s): give one crew per team"
+        raise ValueError(msg)
+    names = [c.name for c in crews]
+    members = [m for c in crews for m in c.members]
+    if len(set(names)) != len(names):
+        msg = "two crews have the same name"
+        raise ValueError(msg)
+    if len(set(members)) != len(members):
+        msg = "an account is on two crews (or twice on one)"
+        raise ValueError(msg)
+    return crews
+
+
+Lon = Annotated[float, Field(ge=-180, le=180)]
+Lat = Annotated[float, Field(ge=-90, le=90)]
+Team = Annotated[int, Field(ge=1, le=planner.TEAMS[1])]
+Sites = Annotated[list[uuid.UUID], Field(max_length=MAX_SITES)]
+
+
+class PlanIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["streetwork", "joint", "akcja-zima", "inspection"]
+    day: PlannedOn
+    start: time = Field(description="shift start, local time (Europe/Warsaw)")
+    end: time = Field(description="shift end; earlier than start means the next morning")
+    teams: int = Field(default=1, ge=planner.TEAMS[0], le=planner.TEAMS[1])
+    temperature: float | None = Field(default=None, ge=-60, le=50, description="°C")
+    district: str | None = Field(default=None, max_length=200)
+    # The API keeps solver time short; longer runs belong to the CLI.
+    seconds: float = Field(default=2.0, ge=0.1, le=30)
+    seed: int = Field(default=1, ge=0, le=2**31 - 1)
+    crews: list[CrewIn] | None = Field(
+        default=None, description="one per team, in team order: name and member account names"
+    )
+    depot: tuple[Lon, Lat] | None = Field(
+        default=None, description="[lon, lat] where the teams start and end; default: MOPS"
+    )
+    require: Sites = Field(default_factory=list, description="sites every plan must visit")
+    exclude: Sites = Field(default_factory=list, description="sites left out of the plan")
+    lock: dict[uuid.UUID, Team] = Field(
+        default_factory=dict, description="site id → the team (1-based) that must visit it"
+    )
+
+    @field_validator("crews")
+    @classmethod
+    def _crews(cls, crews: list[CrewIn] | None, info: ValidationInfo) -> list[CrewIn] | None:
+        return _crews_fit(crews, info.data.get("teams"))
+
+    @field_validator("lock")
+    @classmethod
+    def _lock(cls, lock: dict[uuid.UUID, int]) -> dict[uuid.UUID, int]:
+        if len(lock) > MAX_SITES:
+            msg = f"at most {MAX_SITES} sites"
+            raise ValueError(msg)
+        return lock
+
+
+class ResolveIn(BaseModel):
+    """What changes for a re-solve; everything else is kept from the stored plan's request."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    teams: int | None = Field(default=None, ge=planner.TEAMS[0], le=planner.TEAMS[1])
+    crews: list[CrewIn] | None = None
+    require: Sites | None = None
+    exclude: Sites | None = None
+    lock: dict[uuid.UUID, Team] | None = Field(default=None, max_length=MAX_SITES)
+    seconds: float | None = Field(default=None, ge=0.1, le=30)
+    seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
+
+    @field_validator("crews")
+    @classmethod
+    def _crews(cls, crews: list[CrewIn] | None, info: ValidationInfo) -> list[CrewIn] | None:
+        return _crews_fit(crews, info.data.get("teams"))
+
+
+def request_of(body: PlanIn) -> planner.PlanRequest:
+    """The planner's request: the same field names, plus the office's adjustments."""
+    fields = body.model_dump(exclude={"crews", "require", "exclude", "lock", "depot"})
+    return planner.PlanRequest(
+        **fields,
+        depot=body.depot,
+        names=tuple(c.name for c in body.crews or ()),
+        require=frozenset(body.require),
+        exclude=frozenset(body.exclude),
+        lock=tuple(sorted(body.lock.items(), key=lambda kv: str(kv[0]))),
+    )
+
+
+# -- the result as JSON, and back -----------------------------------------------------------
+
+
+def _stop_json(s: PlannedStop) -> dict[str, Any]:
+    return {
+        "seq": s.seq,
+        "site_id": None if s.site_id is None else str(s.site_id),
+        "code": s.code,
+        "name": s.name,
+        "lon": s.lon,
+        "lat": s.lat,
+        "arrive": s.arrive.isoformat(),
+        "depart": s.depart.isoformat(),
+        "service_minutes": s.service_minutes,
+        "estimated_people": s.estimated_people,
+        "hazards": list(s.hazards),
+    }
+
+
+def plan_json(plan: Plan) -> dict[str, Any]:
+    """Everything a stored plan needs to be shown, exported and published again."""
+    return {
+        "mode": plan.mode,
+        "window": [plan.window_start.isoformat(), plan.window_end.isoformat()],
+        "routes": [
+            {
+                "team": r.team,
+                "name": r.name,
+                "start": list(r.start),
+                "end": list(r.end),
+                "depart": r.depart.isoformat(),
+                "back": r.back.isoformat(),
+                "stops": [_stop_json(s) for s in r.stops],
+                "distance_m": r.distance_m,
+                "duration_s": r.duration_s,
+                "geometry": [list(p) for p in r.geometry],
+            }
+            for r in plan.routes
+        ],
+        "left_out": [
+            {
+                "site_id": None if lo.site_id is None else str(lo.site_id),
+                "code": lo.code,
+                "name": lo.name,
+                "lon": lo.lon,
+                "lat": lo.lat,
+                "reason": lo.reason,
+                "vulnerable": lo.vulnerable,
+            }
+            for lo in plan.left_out
+        ],
+        "extra_teams_needed": plan.extra_teams_needed,
+        "notes": list(plan.notes),
+        "attribution": plan.attribution,
+    }
+
+
+def _uuid(value: str | None) -> uuid.UUID | None:
+    return None if value is None else uuid.UUID(value)
+
+
+def _at(value: str) -> datetime:
+    # Stored with its offset; shown in Warsaw time like a fresh plan.
+    return datetime.fromisoformat(value).astimezone(planner.TZ)
+
+
+def plan_from_json(data: dict[str, Any]) -> Plan:
+    routes = [
+        TeamRoute(
+            team=r["team"],
+            name=r["name"],
+            start=(r["start"][0], r["start"][1]),
+            end=(r["end"][0], r["end"][1]),
+            depart=_at(r["depart"]),
+            back=_at(r["back"]),
+            stops=[
+                PlannedStop(
+                    seq=s["seq"],
+                    site_id=_uuid(s["site_id"]),
+                    code=s["code"],
+                    name=s["name"],
+                    lon=s["lon"],
+                    lat=s["lat"],
+                    arrive=_at(s["arrive"]),
+                    depart=_at(s["depart"]),
+                    service_minutes=s["service_minutes"],
+                    estimated_people=s["estimated_people"],
+                    hazards=tuple(s["hazards"]),
+                )
+                for s in r["stops"]
+            ],
+            distance_m=r["distance_m"],
+            duration_s=r["duration_s"],
+            geometry=[(p[0], p[1]) for p in r["geometry"]],
+        )
+        for r in data["routes"]
+    ]
+    left = [
+        LeftOut(
+            _uuid(lo["site_id"]), lo["code"], lo["name"], lo["lon"], lo["lat"], lo["reason"],
+            lo.get("vulnerable", False),
+        )
+        for lo in data["left_out"]
+    ]  # fmt: skip
+    return Plan(
+        mode=data["mode"],
+        window_start=_at(data["window"][0]),
+        window_end=_at(data["window"][1]),
+        routes=routes,
+        left_out=left,
+        extra_teams_needed=data["extra_teams_needed"],
+        notes=list(data["notes"]),
+        attribution=data["attribution"],
+    )
+
+
+# -- summary --------------------------------------------------------------------------------
+
+
+def summarise(plan: Plan, *, teams: int, crews: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """Per team: sites, km, minutes; the sites left out and why; how many of the most
+    vulnerable are on a route, and how many of them are reached in the first half of the night."""
+    start, end = plan.window_start.astimezone(UTC), plan.window_end.astimezone(UTC)
+    half = start + (end - start) / 2
+    by_team = {r.team: r for r in plan.routes}
+    rows = []
+    for n in range(1, teams + 1):
+        r = by_team.get(n)
+        crew = crews[n - 1] if crews else None
+        default = f"Zespół {n}"  # the planner's own (Polish) default name
+        rows.append(
+            {
+                "team": n,
+                "name": crew["name"] if crew else (r.name if r else default),
+                "members": list(crew["members"]) if crew else [],
+                "sites": len(r.stops) if r else 0,
+                "km": round(r.distance_m / 1000, 2) if r else 0.0,
+                "minutes": round(r.duration_s / 60) if r else 0,
+                "depart": r.depart.isoformat() if r else None,
+                "back": r.back.isoformat() if r else None,
+            }
+        )
+    stops = [s for r in plan.routes for s in r.stops]
+    reached = [s for s in stops if planner.vulnerable(s.estimated_people, s.hazards)]
+    return {
+        "teams": rows,
+        "sites_covered": len(stops),
+        "km": round(sum(r.distance_m for r in plan.routes) / 1000, 2),
+        "left_out": [
+            {
+                "site_id": None if lo.site_id is None else str(lo.site_id),
+                "code": lo.code,
+                "name": lo.name,
+                "reason": lo.reason,
+            }
+            for lo in plan.left_out
+        ],
+        "vulnerable_total": len(reached) + sum(lo.vulnerable for lo in plan.left_out),
+        "vulnerable_first_half": sum(s.arrive.astimezone(UTC) <= half for s in reached),
+    }
+
+
+# -- make, keep, read -----------------------------------------------------------------------
+
+
+def _check_members(session: Session, crews: list[CrewIn] | None, mode: str) -> None:
+    """Every member is an active account that may go on this kind of patrol."""
+    kind = MODE_KIND[mode]
+    for crew in crews or ():
+        for name in crew.members:
+            user = user_by_name(session, name)
+            if user is None or not user.active:
+                msg = f"no active account '{name}' (crew '{crew.name}')"
+                raise invalid("crews", msg)
+            partner_ok = user.role == "partner" and kind == PARTNER_PATROL_KIND
+            if user.role not in MEMBER_ROLES and not partner_ok:
+                msg = (
+                    f"'{name}' is a {user.role} account: crews are streetworkers and "
+                    f"coordinators (partners on joint patrols only)"
+                )
+                raise invalid("crews", msg)
+
+
+def create(
+    session: Session,
+    body: PlanIn,
+    *,
+    pbf: Path,
+    cache_dir: Path | None,
+    actor: str,
+    role: str,
+    parent_id: uuid.UUID | None = None,
+) -> StoredPlan:
+    """Solve and keep the plan (the sites read for it are audited by the planner)."""
+    _check_members(session, body.crews, body.mode)
+    req = request_of(body)
+    plan = planner.make_plan(session, req, pbf=pbf, cache_dir=cache_dir, actor=actor, role=role)
+    request = body.model_dump(mode="json")
+    row = StoredPlan(
+        parent_id=parent_id,
+        mode=body.mode,
+        day=body.day,
+        request=request,
+        result=plan_json(plan),
+        summary=summarise(plan, teams=body.teams, crews=request["crews"]),
+        created_by=actor,
+    )
+    session.add(row)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        role=role,
+        action="create",
+        layer="plans",
+        object_ids=[row.id],
+        detail={"mode": body.mode, "parent": None if parent_id is None else str(parent_id)},
+    )
+    return row
+
+
+def get(session: Session, plan_id: uuid.UUID, *, lock: bool = False) -> StoredPlan:
+    stmt = select(StoredPlan).where(StoredPlan.id == plan_id)
+    row = session.scalars(stmt.with_for_update() if lock else stmt).first()
+    if row is None:
+        msg = f"no plan {plan_id}"
+        raise NotFound(msg)
+    return row
+
+
+def plan_of(row: StoredPlan) -> Plan:
+    return plan_from_json(row.result)
+
+
+def members(row: StoredPlan) -> dict[int, list[str]]:
+    """Team number → the member accounts named for it (empty without crews)."""
+    crews: list[dict[str, Any]] = row.request.get("crews") or []
+    return {n: list(c["members"]) for n, c in enumerate(crews, start=1)}
+
+
+def team_route(plan: Plan, team: int) -> TeamRoute:
+    for route in plan.routes:
+        if route.team == team:
+            return route
+    msg = f"team {team} has no route in this plan"
+    raise NotFound(msg)
+
+
+def site_ids(rows: list[StoredPlan]) -> list[uuid.UUID]:
+    """The sites a stored plan names (on routes and left out)."""
+    found: dict[uuid.UUID, None] = {}
+    for row in rows:
+        for r in row.result["routes"]:
+            found.update((uuid.UUID(s["site_id"]), None) for s in r["stops"] if s["site_id"])
+        left = row.result["left_out"]
+        found.update((uuid.UUID(lo["site_id"]), None) for lo in left if lo["site_id"])
+    return list(found)
+
+
+def audit_read(
+    session: Session,
+    rows: list[StoredPlan],
+    *,
+    actor: str,
+    role: str,
+    purpose: str,
+    ids: list[uuid.UUID] | None = None,
+) -> None:
+    """A stored plan shows sites (codes, names, positions): its reading is recorded (`ids`: the
+    sites shown, when only some are; default every site the plans name)."""
+    audit.record(
+        session,
+        actor=actor,
+        role=role,
+        action="read",
+        layer="sleeping_sites",
+        object_ids=site_ids(rows) if ids is None else ids,
+        detail={"purpose": purpose, "plans": [str(r.id) for r in rows]},
+    )
+
+
+def read(
+    session: Session, plan_id: uuid.UUID, *, actor: str, role: str, purpose: str
+) -> StoredPlan:
+    row = get(session, plan_id)
+    audit_read(session, [row], actor=actor, role=role, purpose=purpose)
+    return row
+
+
+def recent(
+    session: Session, *, actor: str, role: str, limit: int = LIST_LIMIT
+) -> list[dict[str, Any]]:
+    # The routes (with their street geometry) stay in the database: a list shows summaries.
+    rows = list(
+        session.scalars(
+            select(StoredPlan)
+            .options(defer(StoredPlan.result, raiseload=True))
+            .order_by(StoredPlan.created_at.desc(), StoredPlan.id)
+            .limit(limit)
+        )
+    )
+    # What a listing shows of sites: the summaries' left-out codes and names.
+    shown = {
+        uuid.UUID(lo["site_id"]): None
+        for r in rows
+        for lo in r.summary["left_out"]
+        if lo["site_id"]
+    }
+    audit_read(session, rows, actor=actor, role=role, purpose="list plans", ids=list(shown))
+    return [
+        {
+            "id": str(r.id),
+            "parent_id": None if r.parent_id is None else str(r.parent_id),
+            "mode": r.mode,
+            "day": r.day.isoformat(),
+            "created_at": r.created_at.isoformat(),
+            "created_by": r.created_by,
+            "published": r.published_at is not None,
+            "summary": r.summary,
+        }
+        for r in rows
+    ]
+
+
+def _fault(error: ValidationError) -> tuple[str, str]:
+    first = error.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "body"
+    return where, first["msg"]
+
+
+def merged(row: StoredPlan, change: ResolveIn) -> PlanIn:
+    """The stored request with the sent fields changed, validated as a whole (422 names the
+    field: e.g. teams changed without crews for the new number)."""
+    sent = change.model_dump(mode="json", exclude_unset=True)
+    kept = row.request.get("crews") or []
+    if "teams" in sent and "crews" not in sent and kept and len(kept) != sent["teams"]:
+        msg = f"the plan has {len(kept)} crew(s): send crews for {sent['teams']} team(s)"
+        raise invalid("crews", msg)
+    try:
+        return PlanIn.model_validate({**row.request, **sent})
+    except ValidationError as error:
+        field_name, fault = _fault(error)
+        raise invalid(field_name, fault) from None
+
+
+def resolve(
+    session: Session,
+    plan_id: uuid.UUID,
+    change: ResolveIn,
+    *,
+    pbf: Path,
+    cache_dir: Path | None,
+    actor: str,
+    role: str,
+) -> StoredPlan:
+    """A new plan from a stored one's request with some fields changed; its parent is the old."""
+    row = get(session, plan_id)
+    body = merged(row, change)
+    return create(
+        session, body, pbf=pbf, cache_dir=cache_dir, actor=actor, role=role, parent_id=row.id
+    )
+
+
+def compare(
+    session: Session, a: uuid.UUID, b: uuid.UUID, *, actor: str, role: str
+) -> dict[str, Any]:
+    rows = [get(session, a), get(session, b)]
+    audit_read(session, rows, actor=actor, role=role, purpose="compare plans")
+    return {"a": rows[0].summary, "b": rows[1].summary}
+
+
+# -- publish --------------------------------------------------------------------------------
+
+
+def publish(session: Session, plan_id: uuid.UUID, *, actor: str, role: str) -> dict[str, Any]:
+    """The plan's routes become planned patrols, each team's members on theirs; once only
+    (the row is locked, so two publishers cannot both pass the check)."""
+    row = get(session, plan_id, lock=True)
+    if row.published_at is not None:
+        msg = (
+            f"plan {plan_id} was published at {row.published_at.isoformat()} by {row.published_by}"
+        )
+        raise Conflict(msg)
+    plan = plan_of(row)
+    if not plan.routes:
+        msg = "the plan has no route to publish"
+        raise invalid("plan_id", msg)
+    named = members(row)
+    sizes = {n: len(names) for n, names in named.items() if names}
+    ids = planner.store_plan(
+        session, plan, actor=actor, role=role, label=f"plan {row.id}", team_size=sizes
+    )
+    codes = dict(session.execute(select(Patrol.id, Patrol.code).where(Patrol.id.in_(ids))).all())
+    out = []
+    for route, patrol_id in zip(plan.routes, ids, strict=True):
+        names = named.get(route.team, [])
+        _assign(session, patrol_id, names, kind=MODE_KIND[plan.mode], actor=actor)
+        out.append(
+            {
+                "id": str(patrol_id),
+                "code": codes[patrol_id],
+                "team": route.team,
+                "name": route.name,
+                "members": names,
+            }
+        )
+    session.execute(
+        update(StoredPlan)
+        .where(StoredPlan.id == row.id)
+        .values(published_at=func.now(), published_by=actor, patrol_ids=ids)
+        .execution_options(synchronize_session=False)
+    )
+    audit.record(
+        session,
+        actor=actor,
+        role=role,
+        action="update",
+        layer="plans",
+        object_ids=[row.id],
+        detail={
+            "published": True,
+            "patrols": [p["id"] for p in out],
+            "members": {p["code"]: p["members"] for p in out},
+        },
+    )
+    return {"plan_id": str(row.id), "patrols": out}
+
+
+def _assign(
+    session: Session, patrol_id: uuid.UUID, names: list[str], *, kind: str, actor: str
+) -> None:
+    """Put the accounts on the patrol (the rules of accounts.users.assign_patrol: the account
+    exists, and a partner joins joint patrols only), checked again at publishing."""
+    for name in names:
+        user = user_by_name(session, name)
+        if user is None or not user.active:
+            msg = f"no active account '{name}'"
+            raise invalid("crews", msg)
+        if user.role == "partner" and kind != PARTNER_PATROL_KIND:
+            msg = f"partners join joint patrols only; '{name}' is a partner"
+            raise invalid("crews", msg)
+        session.add(PatrolMember(patrol_id=patrol_id, user_id=user.id, assigned_by=actor))
+    session.flush()
