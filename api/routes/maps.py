@@ -17,7 +17,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
-from api.deps import Ctx, guard, open_route, street_tiles
+from api.deps import ReadCtx, open_route, read_guard, street_tiles
 from api.geojson import etag_matches
 from geo_outreach.core.errors import NotFound
 from geo_outreach.core.vocab import Lang
@@ -42,7 +42,7 @@ def _now() -> datetime:
 
 
 @router.get("/live.html", response_class=HTMLResponse)
-def map_live(request: Request, ctx: Annotated[Ctx, guard("maps_live", "read")]) -> HTMLResponse:
+def map_live(request: Request, ctx: Annotated[ReadCtx, read_guard("maps_live")]) -> HTMLResponse:
     """The streetworkers' live site map (site reads are audited)."""
     with ctx.tx() as tx:
         data = render.gather(tx.session, "live", actor=ctx.actor, role=ctx.principal.role)
@@ -52,7 +52,7 @@ def map_live(request: Request, ctx: Annotated[Ctx, guard("maps_live", "read")]) 
 
 @router.get("/planner.html", response_class=HTMLResponse)
 def map_planner(
-    request: Request, ctx: Annotated[Ctx, guard("maps_planner", "read")]
+    request: Request, ctx: Annotated[ReadCtx, read_guard("maps_planner")]
 ) -> HTMLResponse:
     """Tonight's demo plan on the planner's map, with the H3 heat layer."""
     with ctx.tx() as tx:
@@ -66,7 +66,7 @@ def map_planner(
     return _page(request, render.render_page(data, now=_now(), tiles=tiles))
 
 
-def _public(request: Request, ctx: Ctx, lang: Lang, if_none_match: str | None) -> Response:
+def _public(request: Request, ctx: ReadCtx, lang: Lang, if_none_match: str | None) -> Response:
     tiles, now = street_tiles(request, ctx.settings), _now()
     if not ctx.settings.public_page_cache:  # the old path, kept for the benchmark's comparison
         with ctx.tx() as tx:
@@ -74,7 +74,7 @@ def _public(request: Request, ctx: Ctx, lang: Lang, if_none_match: str | None) -
                 request, render.render_uncached(tx.session, lang=lang, now=now, tiles=tiles)
             )
     pages: render.PublicPages = request.app.state.public_pages
-    found = pages.get(ctx.engine, lang=lang, now=now, tiles=tiles)  # public data: no audit
+    found = pages.get(ctx.read_engine(), lang=lang, now=now, tiles=tiles)  # public: no audit
     # Browsers may keep it but must ask again (a cheap 304) before showing it.
     headers = {"ETag": f'"{found.tag}"', "Cache-Control": "no-cache"}
     if etag_matches(if_none_match, found.tag):
@@ -85,7 +85,7 @@ def _public(request: Request, ctx: Ctx, lang: Lang, if_none_match: str | None) -
 @router.get("/public.html", response_class=HTMLResponse)
 def map_public(
     request: Request,
-    ctx: Annotated[Ctx, guard("maps_public", "read")],
+    ctx: Annotated[ReadCtx, read_guard("maps_public")],
     if_none_match: IfNoneMatch = None,
 ) -> Response:
     """The public campaign map, in Polish: help points and the SOS bus, nothing else."""
@@ -95,7 +95,7 @@ def map_public(
 @router.get("/public.en.html", response_class=HTMLResponse)
 def map_public_en(
     request: Request,
-    ctx: Annotated[Ctx, guard("maps_public", "read")],
+    ctx: Annotated[ReadCtx, read_guard("maps_public")],
     if_none_match: IfNoneMatch = None,
 ) -> Response:
     """The public campaign map, in English."""
@@ -105,7 +105,7 @@ def map_public_en(
 @router.get("/public.uk.html", response_class=HTMLResponse)
 def map_public_uk(
     request: Request,
-    ctx: Annotated[Ctx, guard("maps_public", "read")],
+    ctx: Annotated[ReadCtx, read_guard("maps_public")],
     if_none_match: IfNoneMatch = None,
 ) -> Response:
     """The public campaign map, in Ukrainian."""

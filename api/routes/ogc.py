@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from api.collections import COLLECTIONS, Collection, item_response, list_response
-from api.deps import Ctx, PrincipalDep, guard, open_route
+from api.deps import Ctx, PrincipalDep, ReadCtx, guard, open_route, read_guard
 from api.geojson import (
     FEATURE_COLLECTION_SCHEMA,
     FEATURE_SCHEMA,
@@ -111,7 +111,7 @@ def _collection_route(coll: Collection) -> Callable[..., dict[str, Any]]:
 def _items_route(coll: Collection) -> Callable[..., Response]:
     def items(
         request: Request,
-        ctx: Annotated[Ctx, guard(coll.resource, "read")],
+        ctx: Annotated[ReadCtx, read_guard(coll.resource)],
         bbox: Annotated[
             str | None, Query(description="minLon,minLat,maxLon,maxLat (CRS84)", max_length=200)
         ] = None,
@@ -136,17 +136,18 @@ def _items_route(coll: Collection) -> Callable[..., Response]:
 
     items.__doc__ = f"Features of {coll.id} (GeoJSON, paged with limit/offset)."
     # The guard depends on the loop's collection: give FastAPI the object, not a string.
-    items.__annotations__["ctx"] = Annotated[Ctx, guard(coll.resource, "read")]
+    # Read on the replica when there is one (issue 16); audit rows on the primary.
+    items.__annotations__["ctx"] = Annotated[ReadCtx, read_guard(coll.resource)]
     return items
 
 
 def _item_route(coll: Collection) -> Callable[..., Response]:
-    def item(feature_id: uuid.UUID, ctx: Annotated[Ctx, guard(coll.resource, "read")]) -> Response:
+    def item(feature_id: uuid.UUID, ctx: Annotated[ReadCtx, read_guard(coll.resource)]) -> Response:
         return item_response(ctx, coll, feature_id)
 
     item.__doc__ = f"One feature of {coll.id}."
     # The guard depends on the loop's collection: give FastAPI the object, not a string.
-    item.__annotations__["ctx"] = Annotated[Ctx, guard(coll.resource, "read")]
+    item.__annotations__["ctx"] = Annotated[ReadCtx, read_guard(coll.resource)]
     return item
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from geo_outreach.core import db
 from geo_outreach.core.errors import REQUEST, GeoOutreachError, ValidationFailed
+from geo_outreach.core.pgserver import LocalPostgres
 from geo_outreach.core.settings import Settings
 from geo_outreach.core.vocab import OSM_ATTRIBUTION
 
@@ -118,6 +119,11 @@ def db_start() -> None:
         return
     cluster = db.local_cluster(settings)
     cluster.start()
+    if settings.wal_archive:  # issue 16: point-in-time recovery
+        from geo_outreach.ops import pitr
+
+        pitr.enable(cluster, settings.archive_dir)
+        typer.echo(f"WAL archived into {pitr.wal_dir(settings.archive_dir)}")
     typer.echo(f"running: {cluster.data_dir} on 127.0.0.1:{cluster.state().port}")
 
 
@@ -225,17 +231,75 @@ def db_backup(
         typer.echo(f"removed {path}")
 
 
+def _embedded_archive(settings: Settings) -> LocalPostgres:
+    """The embedded cluster, started, with WAL archiving on (point-in-time recovery)."""
+    if settings.database_url:
+        _say("GEO_OUTREACH_DATABASE_URL is set: use that server's own base backups and WAL")
+        raise typer.Exit(2)
+    if not settings.wal_archive:
+        _say("set GEO_OUTREACH_WAL_ARCHIVE=true (then 'geo-outreach db start') first")
+        raise typer.Exit(2)
+    from geo_outreach.ops import pitr
+
+    cluster = db.local_cluster(settings)
+    cluster.start()
+    pitr.enable(cluster, settings.archive_dir)
+    return cluster
+
+
+@db_app.command("basebackup")
+def db_basebackup() -> None:
+    """A base backup of the embedded cluster for point-in-time recovery (issue 16)."""
+    from geo_outreach.ops import pitr
+
+    settings = _settings()
+    cluster = _embedded_archive(settings)
+    folder = pitr.take_base_backup(cluster, settings.archive_dir)
+    typer.echo(f"base backup in {folder}")
+
+
+def _restore_to_time(settings: Settings, when: str) -> None:
+    from geo_outreach.ops import pitr
+
+    try:
+        target = datetime.fromisoformat(when)
+    except ValueError:
+        _say(f"error: --to-time: '{when}' is not an ISO time, e.g. 2026-01-31T22:00:00+01:00")
+        raise typer.Exit(2) from None
+    cluster = _embedded_archive(settings)
+    done = pitr.restore_to_time(
+        cluster, settings.archive_dir, target=target, actor=_actor(), log=_say
+    )
+    typer.echo(
+        f"restored to {done.target.isoformat()} from base backup {done.base.name}; the cluster "
+        f"as it was is kept in {done.kept} (remove it once you have checked)"
+    )
+
+
 @db_app.command("restore")
 def db_restore(
-    file: Annotated[Path, typer.Argument(help="a backup written by 'geo-outreach db backup'")],
+    file: Annotated[
+        Path | None, typer.Argument(help="a backup written by 'geo-outreach db backup'")
+    ] = None,
     force: Annotated[
         bool, typer.Option(help="drop and replace a database that is not empty")
     ] = False,
+    to_time: Annotated[
+        str | None,
+        typer.Option(help="instead: the embedded cluster as it was then (WAL archive, issue 16)"),
+    ] = None,
 ) -> None:
-    """Restore a backup into an empty database (refuses a non-empty one unless --force)."""
+    """Restore a backup into an empty database (refuses a non-empty one unless --force), or
+    with --to-time the whole embedded cluster to a moment (point-in-time recovery)."""
     from geo_outreach.ops import backup
 
     settings = _settings()
+    if to_time is not None and file is None:
+        _restore_to_time(settings, to_time)
+        return
+    if file is None or to_time is not None:
+        _say("error: give either a backup FILE or --to-time")
+        raise typer.Exit(2)
     database = _database(settings)
     result = backup.restore_backup(
         file,
@@ -253,6 +317,31 @@ def db_restore(
         + f": {len(result.manifest.tables)} tables, {rows} rows, row counts and checksums "
         f"match the manifest; backup made {result.manifest.created_at}"
     )
+
+
+@db_app.command("standby")
+def db_standby(
+    folder: Annotated[Path, typer.Argument(help="a new, empty folder for the replica's data")],
+    port: Annotated[int, typer.Option(min=0, max=65535, help="0 picks a free port")] = 0,
+) -> None:
+    """Make and start a streaming replica of the embedded cluster (issue 16) for reads; given
+    the folder of one made before, start it again."""
+    settings = _settings()
+    if settings.database_url:
+        _say("GEO_OUTREACH_DATABASE_URL is set: make the replica with that server's tools")
+        raise typer.Exit(2)
+    cluster = db.local_cluster(settings)
+    cluster.start()
+    if (folder / "standby.signal").exists():
+        standby = LocalPostgres(
+            folder, os_user=settings.pg_os_user, bin_dir=settings.pg_bin_dir, log=_say
+        )
+        standby.start()
+    else:
+        standby = cluster.make_standby(folder, port=port)
+    url = standby.url().render_as_string(hide_password=True)
+    typer.echo(f"standby running: {standby.data_dir} on 127.0.0.1:{standby.state().port}")
+    typer.echo(f"serve with GEO_OUTREACH_READ_DATABASE_URL={url} (password: its state file)")
 
 
 # -- data -------------------------------------------------------------------------------------

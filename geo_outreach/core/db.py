@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import URL, Engine, create_engine, make_url, text
+from sqlalchemy import URL, Connection, Engine, create_engine, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from geo_outreach.core.errors import DatabaseUnavailable
@@ -21,6 +22,8 @@ class Database:
     app_url: URL
     admin_url: URL
     embedded: LocalPostgres | None
+    # A streaming replica for read-only work (GEO_OUTREACH_READ_DATABASE_URL), or None.
+    read_url: URL | None = None
 
 
 def local_cluster(settings: Settings) -> LocalPostgres:
@@ -34,26 +37,65 @@ def local_cluster(settings: Settings) -> LocalPostgres:
 
 def resolve(settings: Settings, *, start: bool = True) -> Database:
     """Use GEO_OUTREACH_DATABASE_URL when set; otherwise the embedded cluster (started if asked)."""
+    read = make_url(settings.read_database_url) if settings.read_database_url else None
     if settings.database_url:
         app = make_url(settings.database_url)
         admin = make_url(settings.admin_database_url) if settings.admin_database_url else app
-        return Database(app_url=app, admin_url=admin, embedded=None)
+        return Database(app_url=app, admin_url=admin, embedded=None, read_url=read)
     cluster = local_cluster(settings)
     if start:
         cluster.start()
-    return Database(app_url=cluster.url(), admin_url=cluster.url(admin=True), embedded=cluster)
+    return Database(
+        app_url=cluster.url(), admin_url=cluster.url(admin=True), embedded=cluster, read_url=read
+    )
 
 
-def make_engine(url: URL | str, *, statement_timeout_ms: int = 60_000, **kwargs: object) -> Engine:
+def make_engine(
+    url: URL | str,
+    *,
+    statement_timeout_ms: int = 60_000,
+    application_name: str = "geo-outreach",
+    **kwargs: object,
+) -> Engine:
     options = f"-c statement_timeout={statement_timeout_ms} -c timezone=UTC"
     return create_engine(
         url,
         pool_pre_ping=True,
         # Bound values (coordinates, notes) never go into exception texts or logs.
         hide_parameters=True,
-        connect_args={"options": options, "application_name": "geo-outreach"},
+        connect_args={"options": options, "application_name": application_name},
         **kwargs,
     )
+
+
+# -- a streaming replica for reads (issue 16) -------------------------------------------------
+
+READ_APPLICATION = "geo-outreach-read"  # how the replica's connections show in pg_stat_activity
+# A standby answers once it has replayed `target`; a promoted one (or a primary) always has.
+_REPLAYED_SQL = text(
+    "SELECT CASE WHEN pg_is_in_recovery() "
+    "THEN coalesce(pg_last_wal_replay_lsn() >= CAST(:target AS pg_lsn), false) ELSE true END"
+)
+
+
+def wal_position(engine: Engine) -> str:
+    """The primary's WAL write position now: every transaction acknowledged so far is before
+    it (what a replica must have replayed for a caller to see their own writes)."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        return str(conn.execute(text("SELECT pg_current_wal_lsn()")).scalar_one())
+
+
+def wait_replayed(conn: Connection, target: str, *, wait_ms: int) -> bool:
+    """True once the replica behind `conn` has replayed the primary's WAL up to `target`
+    (polled for at most `wait_ms`); False when it is further behind. Each check is its own
+    transaction, so a snapshot taken afterwards sees everything up to `target`."""
+    deadline = time.monotonic() + wait_ms / 1000
+    while True:
+        done = bool(conn.execute(_REPLAYED_SQL, {"target": target}).scalar_one())
+        conn.rollback()
+        if done or time.monotonic() >= deadline:
+            return done
+        time.sleep(0.005)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sqlalchemy import URL
@@ -31,6 +31,10 @@ from geo_outreach.core.errors import DatabaseUnavailable
 ADMIN_ROLE = "geo_outreach_admin"
 APP_LOGIN = "geo_outreach"
 APP_GROUP = "geo_outreach_app"  # privileges are granted to this group by the migrations
+# Marks the WAL archiving settings in postgresql.conf (issue 16: point-in-time recovery).
+ARCHIVE_MARK = "# geo-outreach: WAL archive"
+# Streaming replicas (issue 16) connect as this role: replication only, no table privileges.
+REPLICATION_ROLE = "geo_outreach_replication"
 DATABASE = "geo_outreach"
 STATE_FILE = "geo-outreach.json"
 EXTENSIONS = ("postgis", "pgrouting")
@@ -97,6 +101,8 @@ class ClusterState:
     admin_password: str
     app_password: str
     database: str = DATABASE
+    # Made with the first standby (clusters older than issue 16 have none yet).
+    replication_password: str | None = None
 
 
 class LocalPostgres:
@@ -139,10 +145,17 @@ class LocalPostgres:
             raise DatabaseUnavailable(msg)
         return owner
 
-    def _run(self, args: Sequence[str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def _run(
+        self,
+        args: Sequence[str],
+        *,
+        check: bool = True,
+        extra_env: dict[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
         kwargs: dict[str, object] = {}
         env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
         env["LC_ALL"] = "C.UTF-8"
+        env.update(extra_env or {})
         if self.as_root:
             owner = self._owner()
             kwargs = {"user": owner.pw_uid, "group": owner.pw_gid, "extra_groups": []}
@@ -383,3 +396,214 @@ class LocalPostgres:
         proc = self._run([self._bin("postgres"), "--version"])
         match = re.search(r"(\d+\.\d+)", proc.stdout)
         return match.group(1) if match else proc.stdout.strip()
+
+    # -- streaming replicas (issue 16) -------------------------------------------------------
+
+    def _replication_password(self) -> str:
+        """The replication role's password, the role made (and remembered) on first use."""
+        import psycopg
+        from psycopg import sql
+
+        st = self.state()
+        password = st.replication_password or secrets.token_urlsafe(24)
+        with psycopg.connect(
+            host="127.0.0.1",
+            port=st.port,
+            user=ADMIN_ROLE,
+            password=st.admin_password,
+            dbname="postgres",
+            autocommit=True,
+        ) as conn:
+            exists = conn.execute(
+                "SELECT 1 FROM pg_roles WHERE rolname = %s", (REPLICATION_ROLE,)
+            ).fetchone()
+            verb = "ALTER" if exists else "CREATE"
+            conn.execute(
+                sql.SQL(verb + " ROLE {} WITH LOGIN REPLICATION PASSWORD {}").format(
+                    sql.Identifier(REPLICATION_ROLE), sql.Literal(password)
+                )
+            )
+        if st.replication_password != password:
+            self._write_state(replace(st, replication_password=password))
+        return password
+
+    def _write_state(self, st: ClusterState) -> None:
+        self.state_path.write_text(json.dumps(st.__dict__))
+        self.state_path.chmod(0o600)
+
+    def make_standby(self, data_dir: Path, *, port: int = 0) -> LocalPostgres:
+        """A streaming replica (hot standby) of this running cluster in `data_dir`, started:
+        pg_basebackup of the whole cluster with its WAL, standby.signal and primary_conninfo
+        (-R), then its own port and socket. It serves reads only and follows the primary."""
+        standby = LocalPostgres(
+            data_dir, port=port, os_user=self._os_user, bin_dir=self._bin_dir, log=self._log
+        )
+        if standby.data_dir.exists() and any(standby.data_dir.iterdir()):
+            msg = f"{standby.data_dir} is not empty; a standby is made in a new folder"
+            raise DatabaseUnavailable(msg)
+        st = self.state()
+        password = self._replication_password()
+        owner = self._owner()
+        standby.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.as_root:
+            self._ensure_traversable(standby.data_dir, owner)
+            os.chown(standby.data_dir, owner.pw_uid, owner.pw_gid)
+        standby.data_dir.chmod(0o700)
+        self._log(f"copying the cluster on port {st.port} into {standby.data_dir} …")
+        name = re.sub(r"[^a-z0-9_]", "_", standby.data_dir.name.lower())[:40] or "standby"
+        conninfo = (
+            f"host=127.0.0.1 port={st.port} user={REPLICATION_ROLE} "
+            f"application_name=geo_outreach_{name}"
+        )
+        self._run(
+            [
+                self._bin("pg_basebackup"),
+                "-D",
+                str(standby.data_dir),
+                "-d",
+                conninfo,
+                "--wal-method=stream",
+                "--checkpoint=fast",
+                "--write-recovery-conf",
+                "--no-password",
+            ],
+            # Not on the command line (ps shows it); -R copies it into primary_conninfo, in
+            # postgresql.auto.conf inside the 0700 data folder, as the primary keeps its own.
+            extra_env={"PGPASSWORD": password},
+        )
+        new_port = port or _free_port()
+        data = str(standby.data_dir)
+        socket_dir = data if len(data) <= MAX_SOCKET_DIR else ""
+        with (standby.data_dir / "postgresql.conf").open("a") as f:
+            f.write(
+                "\n# geo-outreach standby (later lines win over the primary's)\n"
+                f"port = {new_port}\n"
+                f"unix_socket_directories = '{socket_dir}'\n"
+                "hot_standby = on\n"
+                # Long reads are not cancelled by the cleanup they would conflict with.
+                "hot_standby_feedback = on\n"
+            )
+        (standby.data_dir / "server.log").unlink(missing_ok=True)
+        for lock in standby.data_dir.glob(".s.PGSQL.*"):  # the primary's socket lock
+            lock.unlink(missing_ok=True)
+        standby._write_state(replace(st, port=new_port))
+        standby.start()
+        return standby
+
+    def is_standby(self) -> bool:
+        return (self.data_dir / "standby.signal").exists()
+
+    # -- WAL archiving and point-in-time recovery (issue 16) ---------------------------------
+
+    def _own_folder(self, folder: Path) -> Path:
+        """A folder of the cluster's OS user, mode 0700 (it holds row data, like the cluster)."""
+        folder = folder.expanduser().resolve()
+        owner = self._owner()
+        folder.mkdir(parents=True, exist_ok=True)
+        if self.as_root:
+            self._ensure_traversable(folder, owner)
+            os.chown(folder, owner.pw_uid, owner.pw_gid)
+        folder.chmod(0o700)
+        return folder
+
+    def enable_wal_archive(self, folder: Path) -> bool:
+        """Every finished WAL segment is copied into `folder` (never over an existing file, via
+        a temporary name so no half segment carries a good name), and a quiet cluster still
+        switches segments every minute. Restarts a running cluster when archiving was off
+        (archive_mode needs it); True when the settings changed."""
+        folder = self._own_folder(folder)
+        if "'" in str(folder) or '"' in str(folder):
+            msg = f"the WAL archive folder must not contain quotes: {folder}"
+            raise DatabaseUnavailable(msg)
+        target = f"{folder}/%f"
+        command = (
+            f'test ! -f "{target}" && cp "%p" "{target}.part" && mv "{target}.part" "{target}"'
+        )
+        lines = (
+            f"{ARCHIVE_MARK}\n"
+            "archive_mode = on\n"
+            f"archive_command = '{command}'\n"
+            "archive_timeout = '60s'\n"
+        )
+        conf = self.data_dir / "postgresql.conf"
+        text = conf.read_text()
+        if ARCHIVE_MARK in text and (ARCHIVE_MARK + text.rsplit(ARCHIVE_MARK, 1)[1]).startswith(
+            lines
+        ):
+            return False  # the newest archive block is this one already
+        with conf.open("a") as f:  # later lines win over earlier ones
+            f.write("\n" + lines)
+        if self.is_running():
+            self._log("restarting PostgreSQL to switch WAL archiving on …")
+            self.stop()
+            self.start()
+        return True
+
+    def base_backup(self, folder: Path) -> Path:
+        """A physical copy of the whole cluster (pg_basebackup, tar, gzip, with the WAL it needs
+        to be consistent) in a new time-stamped folder under `folder`: the starting point of a
+        point-in-time recovery, replayed forward from the WAL archive."""
+        st = self.state()
+        password = self._replication_password()
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        target = self._own_folder(folder) / stamp
+        self._own_folder(target)
+        self._run(
+            [
+                self._bin("pg_basebackup"),
+                "-D",
+                str(target),
+                "-d",
+                f"host=127.0.0.1 port={st.port} user={REPLICATION_ROLE}",
+                "--format=tar",
+                "--gzip",
+                "--wal-method=fetch",
+                "--checkpoint=fast",
+                "--no-password",
+            ],
+            extra_env={"PGPASSWORD": password},
+        )
+        return target
+
+    def unpack_base_backup(self, tarball: Path) -> None:
+        """A base backup's base.tar.gz into this cluster's (new, empty) data folder."""
+        if self.data_dir.exists() and any(self.data_dir.iterdir()):
+            msg = f"{self.data_dir} is not empty; a base backup is unpacked into a new folder"
+            raise DatabaseUnavailable(msg)
+        self._own_folder(self.data_dir)
+        self._run(["tar", "-xzf", str(tarball), "-C", str(self.data_dir)])
+        self._drop_copied_leftovers()
+
+    def _drop_copied_leftovers(self) -> None:
+        """What a copied data folder holds of the server it was copied from: its pid, options
+        and log, and its socket's lock file (it would stop this server on the same port)."""
+        for name in ("postmaster.pid", "postmaster.opts", "standby.signal", "server.log"):
+            (self.data_dir / name).unlink(missing_ok=True)
+        for lock in self.data_dir.glob(".s.PGSQL.*"):
+            lock.unlink(missing_ok=True)
+
+    def adopt_wal(self, old_data_dir: Path) -> int:
+        """The WAL segments in a stopped cluster's pg_wal, copied into this one's (recovery then
+        replays up to that cluster's very end, archived or not; the same name is the same
+        timeline, and the old cluster's copy is the longer one); returns how many."""
+        names = [
+            str(p)
+            for p in sorted((old_data_dir / "pg_wal").glob("*"))
+            if re.fullmatch(r"[0-9A-F]{24}", p.name)
+        ]
+        if names:
+            self._run(["cp", "--preserve=timestamps", *names, str(self.data_dir / "pg_wal")])
+        return len(names)
+
+    def sibling(self, data_dir: Path) -> LocalPostgres:
+        """Another cluster of the same OS user and PostgreSQL (a copy, a kept old one)."""
+        return LocalPostgres(data_dir, os_user=self._os_user, bin_dir=self._bin_dir, log=self._log)
+
+    def last_checkpoint(self) -> str:
+        """The latest checkpoint's WAL position (of a stopped cluster: where its WAL ends)."""
+        proc = self._run([self._bin("pg_controldata"), "-D", str(self.data_dir)])
+        match = re.search(r"^Latest checkpoint location:\s+(\S+)$", proc.stdout, re.MULTILINE)
+        if match is None:
+            msg = f"pg_controldata of {self.data_dir} names no checkpoint"
+            raise DatabaseUnavailable(msg)
+        return match.group(1)

@@ -25,6 +25,13 @@ class Settings(BaseSettings):
     database_url: str | None = None
     # Used for migrations only; defaults to database_url (must own the schema).
     admin_database_url: str | None = None
+    # Issue 16: a streaming replica (hot standby) of that database for read-only work (public
+    # pages, OGC API, maps, reports); writes and audit rows always go to the primary. A signed-in
+    # caller is read there only once the replica has replayed the primary's position at the
+    # start of the request (waiting at most read_wait_ms), else on the primary: a writer always
+    # reads its own writes. Unset: everything on the one database.
+    read_database_url: str | None = None
+    read_wait_ms: int = Field(default=200, ge=0, le=10_000)
     pg_dir: Path = Path(".geo-outreach/pg")
     pg_port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port once")
     pg_os_user: str = Field(default="postgres", description="OS user that runs the cluster as root")
@@ -69,6 +76,10 @@ class Settings(BaseSettings):
     backup_key: SecretStr | None = None
     backup_dir: Path | None = None
     backup_keep: int = Field(default=14, ge=1)
+    # Issue 16: point-in-time recovery of the embedded cluster. On: `db start` archives every
+    # finished WAL segment into archive_dir/wal (beside the backups); `db basebackup` takes the
+    # base backups there that `db restore --to-time` replays from.
+    wal_archive: bool = False
     # Issue 16: retention. Sensitive visit notes are redacted (the visit and its counts stay);
     # login attempts, used idempotency keys and the audit log are deleted after these times.
     retention_note_months: int = Field(default=24, ge=1)
@@ -107,6 +118,11 @@ class Settings(BaseSettings):
     def backups(self) -> Path:
         """Where `db backup` writes and keeps its time-stamped backups."""
         return self.backup_dir or self.pg_dir.parent / "backups"
+
+    @property
+    def archive_dir(self) -> Path:
+        """WAL segments (wal/) and base backups (base/) for point-in-time recovery."""
+        return self.backups.parent / "wal-archive"
 
     @property
     def cache_dir(self) -> Path:

@@ -41,6 +41,23 @@ def throwaway_cluster(
         shutil.rmtree(root, ignore_errors=True)
 
 
+@contextmanager
+def throwaway_standby(
+    primary: LocalPostgres, *, os_user: str = "postgres", log: Callable[[str], None] = _stderr
+) -> Iterator[LocalPostgres]:
+    """A running streaming replica (hot standby) of `primary` in a temporary folder, stopped
+    and removed afterwards (issue 16: the reads-on-a-replica tests)."""
+    root = Path(tempfile.mkdtemp(prefix="geo-outreach-standby-"))
+    root.chmod(0o755)  # run as root, the cluster's OS user must enter it
+    data_dir = root / "pg"
+    try:
+        yield primary.make_standby(data_dir)
+    finally:
+        # Also when making it failed half-way: a server may be running there.
+        LocalPostgres(data_dir, os_user=os_user, log=log).stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def migrate_and_load(
     admin_url: URL,
     app_url: URL,
