@@ -4,15 +4,29 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime
-from typing import Annotated
+from datetime import date, datetime
+from typing import Annotated, Any
 
 from geoalchemy2 import WKBElement
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import Boolean, CheckConstraint, DateTime, Integer, Text, text
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Mapped, mapped_column
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    Text,
+    func,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from geo_outreach.core.errors import NotFound
 from geo_outreach.core.vocab import FACILITY_TYPES, WEEKDAYS, sql_in
 from layers.base import Base, Tracked, geometry, gist, uuid_pk
 from layers.rules import OneOf, sql_happened
@@ -70,6 +84,58 @@ class Facility(Tracked, Base):
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 
+
+class FreeBedsEntry(Base):
+    """One free-beds report (the evening's number, who gave it, when). Written by a trigger on
+    facilities (migration 0009) whenever free_beds or its time stamp changes, so every way of
+    writing the number leaves its trace; append-only for the application."""
+
+    __tablename__ = "facility_free_beds"
+    __table_args__ = (
+        CheckConstraint("free_beds >= 0", name="free_beds"),
+        Index("ix_facility_free_beds_facility_at", "facility_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    facility_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("facilities.id", ondelete="CASCADE"), nullable=False
+    )
+    free_beds: Mapped[int] = mapped_column(Integer, nullable=False)
+    at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+    by: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+def free_beds_history(
+    session: Session, facility_id: uuid.UUID, *, include_confidential: bool, limit: int = 100
+) -> list[dict[str, Any]]:
+    """A facility's free-beds reports, newest first (a hidden confidential place: not found)."""
+    facility = session.get(Facility, facility_id)
+    if facility is None or (facility.confidential and not include_confidential):
+        msg = f"no facilities record {facility_id}"
+        raise NotFound(msg)
+    rows = session.execute(
+        select(FreeBedsEntry.free_beds, FreeBedsEntry.at, FreeBedsEntry.by)
+        .where(FreeBedsEntry.facility_id == facility_id)
+        .order_by(FreeBedsEntry.at.desc(), FreeBedsEntry.id.desc())
+        .limit(limit)
+    ).all()
+    return [{"free_beds": n, "at": at.isoformat(), "by": by} for n, at, by in rows]
+
+
+def _real_month_day(value: str) -> str:
+    # The pattern lets 02-30 through; 2000 is a leap year, so 02-29 stays allowed.
+    try:
+        date.fromisoformat(f"2000-{value}")
+    except ValueError:
+        msg = f"'{value}' is not a day of the year (MM-DD)"
+        raise ValueError(msg) from None
+    return value
+
+
+MonthDay = Annotated[str, Field(pattern=MONTH_DAY), AfterValidator(_real_month_day)]
+"""A yearly date as MM-DD (a season's first or last day)."""
 
 FacilityType = Annotated[str, OneOf(FACILITY_TYPES)]
 

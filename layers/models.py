@@ -5,8 +5,9 @@ from layers.alerts import PublicAlert
 from layers.areas import Area
 from layers.audit import AuditEntry
 from layers.base import Base
-from layers.facilities import Facility
+from layers.facilities import Facility, FreeBedsEntry
 from layers.patrols import Patrol, PatrolStop
+from layers.plans import StoredPlan
 from layers.site_changes import SiteChange
 from layers.sites import SiteStatusChange, SleepingSite
 from layers.sos_bus import SosBusDuty, SosBusRoute, SosBusStop
@@ -19,6 +20,7 @@ __all__ = [
     "AuditEntry",
     "Base",
     "Facility",
+    "FreeBedsEntry",
     "IdempotencyKey",
     "LoginAttempt",
     "Patrol",
@@ -31,6 +33,7 @@ __all__ = [
     "SosBusDuty",
     "SosBusRoute",
     "SosBusStop",
+    "StoredPlan",
     "User",
     "Visit",
     "WinterNight",

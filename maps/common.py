@@ -147,15 +147,41 @@ def hours_text(hours: tuple[dict[str, str], ...] | list[dict[str, str]], lang: L
     return "; ".join(parts)
 
 
+# A departure before this hour belongs to the evening before (the bus runs past midnight).
+SERVICE_DAY_STARTS = time(12, 0)
+# A season is at most a year: looking further finds nothing new.
+_LOOKAHEAD_DAYS = 367
+
+
+def season_of(route: BusRoute, stop: BusStop) -> tuple[str, str]:
+    """The stop's own season, or else the route's (MM-DD, MM-DD)."""
+    if stop.season_from and stop.season_to:
+        return stop.season_from, stop.season_to
+    return route.season_from, route.season_to
+
+
+def season_text(season: tuple[str, str]) -> str:
+    """'01.11 – 31.03' (every year)."""
+    first, last = (f"{md[3:5]}.{md[0:2]}" for md in season)
+    return f"{first} – {last}"
+
+
 def next_departure(route: BusRoute, stop: BusStop, now: datetime) -> datetime | None:
-    """The next departure of the bus from a stop after `now`, within the route's season."""
+    """The next departure of the bus from a stop after `now`, on an evening within the stop's
+    yearly season (its own, or the route's); a time after midnight is the next morning of
+    that evening."""
     tz = now.tzinfo
-    day = max(now.date(), route.season_start)
-    while day <= route.season_end:
-        at = datetime.combine(day, stop.depart, tzinfo=tz)
-        if at > now:
-            return at
-        day += timedelta(days=1)
+    first, last = season_of(route, stop)
+    after_midnight = stop.depart < SERVICE_DAY_STARTS
+    # Start the evening before: its after-midnight departure may still be ahead.
+    evening = now.date() - timedelta(days=1)
+    for _ in range(_LOOKAHEAD_DAYS + 1):
+        if in_season(first, last, evening):
+            day = evening + timedelta(days=1) if after_midnight else evening
+            at = datetime.combine(day, stop.depart, tzinfo=tz)
+            if at > now:
+                return at
+        evening += timedelta(days=1)
     return None
 
 

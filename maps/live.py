@@ -262,8 +262,8 @@ def add_bus(m: folium.Map, routes: list[BusRoute], *, now: datetime, lang: Lang)
             opacity=0.8,
             tooltip=escape(route.name),
         ).add_to(group)
-        season = f"{route.season_start:%d.%m.%Y} – {route.season_end:%d.%m.%Y}"
         for stop in route.stops:
+            season = common.season_text(common.season_of(route, stop))
             nxt = common.departure_text(common.next_departure(route, stop, now), now, lang)
             rows = (
                 (_("przyjazd"), common.clock(stop.arrive)),

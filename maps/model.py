@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import datetime, time
 from typing import Any
 
 
@@ -60,13 +60,17 @@ class BusStop:
     lat: float
     arrive: time
     depart: time
+    # The stop's own season (MM-DD), replacing the route's; None: the route's.
+    season_from: str | None = None
+    season_to: str | None = None
+    id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)
 class BusRoute:
     name: str
-    season_start: date
-    season_end: date
+    season_from: str  # MM-DD, every year; from > to wraps the new year
+    season_to: str
     coords: list[tuple[float, float]]  # lon/lat along the streets
     stops: list[BusStop]
 

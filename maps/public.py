@@ -83,6 +83,15 @@ def _facility_item(f: FacilityPoint, lang: Lang, now: datetime) -> str:
         parts.append(term(_("adres"), escape(f.address)))
     if hours:
         parts.append(term(_("godziny otwarcia"), escape(hours)))
+    if f.free_beds is not None:
+        # Tonight's number, as the shelter last reported it (the page is rebuilt on a change).
+        beds = f"{f.free_beds}" + (f" / {f.capacity}" if f.capacity is not None else "")
+        if f.free_beds_updated_at:
+            at = f.free_beds_updated_at.astimezone(now.tzinfo)
+            as_of = _("stan na")
+            beds += f" ({as_of} {at:%d.%m %H:%M})"
+        shown = f'<span data-free-beds="{f.free_beds}">{escape(beds)}</span>'
+        parts.append(term(_("wolne miejsca"), shown))
     if f.season_from and f.season_to:
         parts.append(term(_("sezon"), f"{f.season_from} – {f.season_to}"))
     if f.phone:
@@ -101,7 +110,7 @@ def _bus_table(route: BusRoute, lang: Lang, now: datetime) -> str:
         "</td></tr>"
         for s in route.stops
     )
-    season = f"{route.season_start:%d.%m.%Y} – {route.season_end:%d.%m.%Y}"
+    season = common.season_text((route.season_from, route.season_to))
     season_word = _("sezon")
     head = (_("przystanek"), _("przyjazd"), _("odjazd"), _("najbliższy odjazd"))
     return (

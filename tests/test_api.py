@@ -614,6 +614,10 @@ def test_public_cannot_reach_a_sleeping_site_coordinate(api: Api, joint_now: uui
         "change_id": site_id,
         "name": "nobody-by-this-name",
         "layer": "facilities",
+        "stop_id": site_id,
+        "year": "2025",
+        "plan_id": site_id,
+        "team": "1",
     }
     bodies: list[str] = []
     reached = 0

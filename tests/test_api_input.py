@@ -174,8 +174,6 @@ TIME_CHECKS = [
     "ck_patrols_planned_times",
     "ck_patrol_stops_eta",
     "ck_sos_bus_duties_duty_date",
-    "ck_sos_bus_routes_season_dates",
-    "ck_sos_bus_stops_season_dates",
 ]
 
 

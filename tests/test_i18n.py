@@ -200,7 +200,7 @@ def _bus() -> list[BusRoute]:
         BusStop(2, "Plac", 18.62, 54.38, time(21, 0), time(21, 40)),
     ]
     coords = [(18.6, 54.37), (18.62, 54.38)]
-    return [BusRoute("Linia SOS", date(2025, 11, 1), date(2026, 3, 31), coords, stops)]
+    return [BusRoute("Linia SOS", "11-01", "03-31", coords, stops)]
 
 
 def _sites() -> list[SitePoint]:

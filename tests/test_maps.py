@@ -210,14 +210,16 @@ def test_next_bus_departure_respects_the_season() -> None:
         depart=NOW.replace(hour=18, minute=20).time(),
     )  # fmt: skip
     route = BusRoute(
-        name="R", season_start=NOW.date(), season_end=NOW.date() + timedelta(days=1),
+        name="R", season_from=f"{NOW:%m-%d}", season_to=f"{NOW + timedelta(days=1):%m-%d}",
         coords=[], stops=[stop],
     )  # fmt: skip
-    # 21:30 is after today's 18:20, so tomorrow's; the day after is outside the season.
+    # 21:30 is after today's 18:20, so tomorrow's; the day after is outside the season, which
+    # comes back the next year.
     assert common.next_departure(route, stop, NOW) == NOW.replace(hour=18, minute=20) + timedelta(
         days=1
     )
-    assert common.next_departure(route, stop, NOW + timedelta(days=1)) is None
+    next_year = NOW.replace(year=NOW.year + 1, hour=18, minute=20)
+    assert common.next_departure(route, stop, NOW + timedelta(days=1)) == next_year
     before = NOW - timedelta(days=30)
     assert common.next_departure(route, stop, before) == NOW.replace(hour=18, minute=20)
 

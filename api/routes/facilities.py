@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
@@ -22,7 +22,7 @@ from api.geojson import (
 from api.routes.sites import Bbox, IdempotencyKey, IfMatch, Limit, Offset
 from geo_outreach.core import policy
 from geo_outreach.core.vocab import FACILITY_TYPES
-from layers import features, writes
+from layers import facilities, features, writes
 from layers.features import eq
 
 router = APIRouter(tags=["facilities"])
@@ -120,3 +120,16 @@ def set_free_beds(
         )
         assert found is not None
     return geojson(found[0], etag=found[1])
+
+
+@router.get("/facilities/{facility_id}/free-beds")
+def free_beds_history(
+    facility_id: uuid.UUID, ctx: Annotated[Ctx, guard("facilities", "read")]
+) -> list[dict[str, Any]]:
+    """The facility's free-beds reports, newest first: [{free_beds, at, by}]."""
+    with ctx.tx(ids=[facility_id]) as tx:
+        return facilities.free_beds_history(
+            tx.session,
+            facility_id,
+            include_confidential=ctx.principal.role in policy.SEES_CONFIDENTIAL,
+        )

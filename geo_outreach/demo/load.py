@@ -301,9 +301,12 @@ def load_sites(session: Session, sites: list[DemoSite]) -> int:
 # -- SOS bus ----------------------------------------------------------------------------------
 
 
+# Every winter, November to March (month-days: the season recurs each year).
+BUS_SEASON = ("11-01", "03-31")
+
+
 def load_sos_bus(session: Session, route: DemoBusRoute, year: int) -> tuple[int, uuid.UUID]:
     route_id = demo_id("sos-bus", route.name)
-    season = (date(year, 11, 1), date(year + 1, 3, 31))
     line = ", ".join(f"{x:.7f} {y:.7f}" for x, y in route.coords)
     added = _insert(
         session,
@@ -312,8 +315,8 @@ def load_sos_bus(session: Session, route: DemoBusRoute, year: int) -> tuple[int,
             {
                 "id": route_id,
                 "name": route.name,
-                "season_start": season[0],
-                "season_end": season[1],
+                "season_from": BUS_SEASON[0],
+                "season_to": BUS_SEASON[1],
                 "geom": f"SRID=4326;LINESTRING({line})",
                 "is_demo": True,
                 "created_by": ACTOR,
@@ -330,8 +333,7 @@ def load_sos_bus(session: Session, route: DemoBusRoute, year: int) -> tuple[int,
             "name": stop.name,
             "arrive_time": time.fromisoformat(stop.arrive),
             "depart_time": time.fromisoformat(stop.depart),
-            "season_start": season[0],
-            "season_end": season[1],
+            # No season of their own: the stops run in the route's.
             "geom": _ewkt(stop.lon, stop.lat),
         }
         for stop in route.stops
@@ -341,7 +343,8 @@ def load_sos_bus(session: Session, route: DemoBusRoute, year: int) -> tuple[int,
 
 
 def _in_bus_season(day: date) -> bool:
-    return day.month in (1, 2, 3, 11, 12)
+    md = day.strftime("%m-%d")
+    return md >= BUS_SEASON[0] or md <= BUS_SEASON[1]
 
 
 def sos_bus_duties(

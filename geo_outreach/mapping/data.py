@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections import defaultdict
-from datetime import date
 
 from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
@@ -67,17 +66,14 @@ def _facilities(session: Session, *, public_only: bool) -> list[FacilityPoint]:
     ]
 
 
-def bus_routes(session: Session, *, season_ends_after: date | None = None) -> list[BusRoute]:
-    """SOS bus routes with their stops in order (public data: times, places, season)."""
+def bus_routes(session: Session) -> list[BusRoute]:
+    """SOS bus routes with their stops in order (public data: times, places, yearly season)."""
     routes = (
         session.execute(
             text(
-                "SELECT id, name, season_start, season_end, ST_AsGeoJSON(geom, 6) AS line "
-                "FROM sos_bus_routes "
-                "WHERE CAST(:after AS date) IS NULL OR season_end >= CAST(:after AS date) "
-                "ORDER BY season_start, name"
-            ),
-            {"after": season_ends_after},
+                "SELECT id, name, season_from, season_to, ST_AsGeoJSON(geom, 6) AS line "
+                "FROM sos_bus_routes ORDER BY name"
+            )
         )
         .mappings()
         .all()
@@ -85,8 +81,8 @@ def bus_routes(session: Session, *, season_ends_after: date | None = None) -> li
     stops: dict[uuid.UUID, list[BusStop]] = defaultdict(list)
     for r in session.execute(
         text(
-            "SELECT route_id, seq, name, ST_X(geom) AS lon, ST_Y(geom) AS lat, arrive_time, "
-            "depart_time FROM sos_bus_stops ORDER BY route_id, seq"
+            "SELECT id, route_id, seq, name, ST_X(geom) AS lon, ST_Y(geom) AS lat, arrive_time, "
+            "depart_time, season_from, season_to FROM sos_bus_stops ORDER BY route_id, seq"
         )
     ).mappings():
         stops[r["route_id"]].append(
@@ -97,13 +93,16 @@ def bus_routes(session: Session, *, season_ends_after: date | None = None) -> li
                 lat=float(r["lat"]),
                 arrive=r["arrive_time"],
                 depart=r["depart_time"],
+                season_from=r["season_from"],
+                season_to=r["season_to"],
+                id=r["id"],
             )
         )
     return [
         BusRoute(
             name=r["name"],
-            season_start=r["season_start"],
-            season_end=r["season_end"],
+            season_from=r["season_from"],
+            season_to=r["season_to"],
             coords=[(float(x), float(y)) for x, y in json.loads(r["line"])["coordinates"]],
             stops=stops.get(r["id"], []),
         )

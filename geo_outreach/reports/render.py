@@ -6,8 +6,10 @@ Charts use matplotlib's Agg canvas through `Figure` (no pyplot state, no display
 
 from __future__ import annotations
 
+import base64
 import csv
 import html
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from geo_outreach.core.vocab import (
     Lang,
     label,
 )
+from geo_outreach.reports.partner import PartnerReport
 from geo_outreach.reports.tables import (
     NO_PATROL,
     CountNight,
@@ -273,8 +276,16 @@ figure{margin:1rem 0}img{max-width:100%;height:auto}
 
 
 def html_page(
-    data: ReportData, tables: list[ReportTable], charts: list[Chart], *, lang: Lang
+    data: ReportData,
+    tables: list[ReportTable],
+    charts: list[Chart],
+    *,
+    lang: Lang,
+    csv_links: bool = True,
+    images: dict[str, str] | None = None,
 ) -> str:
+    """The report page; `images` (chart key → src) replaces the charts' file paths, e.g. with
+    data: URIs for a page served on its own, which has no CSV files beside it either."""
     e = html.escape
     _ = translator(lang).gettext
     title = _("Wskaźniki programu przeciwdziałania bezdomności") + f" — {data.year}"
@@ -311,11 +322,13 @@ def html_page(
         parts.append("</tbody></table>")
         link = f"{TABLE_DIR}/{table.key}.csv"
         note = f"{e(table.note)} " if table.note else ""
-        parts.append(f'<p class="note">{note}<a href="{e(link)}">CSV</a></p>')
+        csv_link = f'<a href="{e(link)}">CSV</a>' if csv_links else ""
+        if note or csv_link:
+            parts.append(f'<p class="note">{note}{csv_link}</p>')
         parts.append("</section>")
     parts.append("<h2>" + e(_("Wykresy")) + "</h2>")
     for chart in charts:
-        src = chart.path.as_posix()
+        src = (images or {}).get(chart.key, chart.path.as_posix())
         parts.append(
             f'<figure><img src="{e(src)}" alt="{e(chart.title)}">'
             f"<figcaption>{e(chart.title)}</figcaption></figure>"
@@ -350,6 +363,66 @@ def write_report(data: ReportData, out_dir: Path, *, lang: Lang = "pl") -> Repor
         csv=csv_paths,
         charts=[c.path for c in written],
     )
+
+
+def report_page(data: ReportData, *, lang: Lang = "pl") -> str:
+    """The internal report as one self-contained page (charts inline), as the API serves it."""
+    tables = build_tables(data, lang=lang)
+    with tempfile.TemporaryDirectory() as tmp:
+        charts = render_charts(data, Path(tmp), lang=lang)
+        images = {
+            c.key: "data:image/png;base64," + base64.b64encode(c.path.read_bytes()).decode()
+            for c in charts
+        }
+    return html_page(data, tables, charts, lang=lang, csv_links=False, images=images)
+
+
+def partner_page(report: PartnerReport, *, lang: Lang = "pl") -> str:
+    """The partner report page: suppressed cells shown as "x", with the rules stated."""
+    e = html.escape
+    _ = translator(lang).gettext
+    title = _("Wskaźniki programu przeciwdziałania bezdomności") + f" — {report.year}"
+    # Districts or coarser, quarters or longer; 1–9 and the cells they could be derived
+    # from are shown as "x" (a sentence saying so waits for its catalogue entry).
+    rules = _("dla partnerów (dane zagregowane)")
+    parts = [
+        "<!DOCTYPE html>",
+        f'<html lang="{lang}">',
+        '<head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        '<meta name="robots" content="noindex">',
+        f"<title>{e(title)}</title><style>{CSS}</style></head><body>",
+        f"<h1>{e(title)}</h1>",
+        f"<p>{e(rules)}</p>",
+    ]
+    for part in report.tables:
+        table = part.table
+        prefix = t("t_sos_bus", lang) + " — " if part.key.startswith("sos_bus.") else ""
+        caption = prefix + t(part.measure, lang)
+        total = t("total", lang)
+
+        def cell(value: int | None) -> str:
+            return f'<td class="n">{SUPPRESSED if value is None else e(fmt(value, lang))}</td>'
+
+        corner = {"district": _("dzielnica"), "city": _("miasto")}.get(
+            part.row_kind, t("t_sos_bus", lang)
+        )
+        head = "".join(f'<th scope="col">{e(c)}</th>' for c in (corner, *table.columns, total))
+        body = "".join(
+            f'<tr><th scope="row">{e(name)}</th>'
+            + "".join(cell(v) for v in (*row, row_total))
+            + "</tr>"
+            for name, row, row_total in zip(table.rows, table.cells, table.row_totals, strict=True)
+        )
+        totals = "".join(cell(v) for v in (*table.column_totals, table.grand_total))
+        parts.append(
+            f'<section id="{e(part.key)}"><h2>{e(caption)}</h2><table>'
+            f"<thead><tr>{head}</tr></thead><tbody>{body}"
+            f'<tr class="total"><th scope="row">{e(total)}</th>{totals}</tr>'
+            "</tbody></table></section>"
+        )
+    parts += ["</body>", "</html>", ""]
+    return "\n".join(parts)
 
 
 COUNT_NIGHT_COLUMNS = (

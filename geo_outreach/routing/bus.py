@@ -11,8 +11,10 @@ from __future__ import annotations
 import csv
 import html
 import json
+import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +28,8 @@ from geo_outreach.core.vocab import LIVE_SITE_STATUSES, OSM_ATTRIBUTION
 from geo_outreach.routing import network as nw
 from layers import audit
 from layers.models import SleepingSite, SosBusRoute, SosBusStop
+from maps import common
+from maps.model import BusRoute
 
 STOPS_FILE = Path("transit/trojmiasto-stops.geojson")
 
@@ -50,6 +54,16 @@ class Coverage:
     covered_people: int
     suggestions: list[StopReach]
     attribution: str = OSM_ATTRIBUTION
+
+
+def departures(routes: list[BusRoute], *, now: datetime) -> dict[uuid.UUID, datetime | None]:
+    """Each stop's next departure after `now` (in now's zone) within its yearly season."""
+    return {
+        stop.id: common.next_departure(route, stop, now)
+        for route in routes
+        for stop in route.stops
+        if stop.id is not None
+    }
 
 
 def _reach(
