@@ -51,6 +51,9 @@ AUDIT_LAYER = {
     # Issue 14: the public's alerts (staff reads and decisions) and the cold nights.
     "alerts": "public_alerts",
     "winter": "winter_nights",
+    # Issue 12: the yearly report is counted from the visit log (refusals recorded too).
+    "reports": "visits",
+    "partner_reports": "visits",
     # Issue 12: who is on a patrol, and the administration of accounts.
     "patrol_members": "patrols",
     "accounts": "users",
