@@ -32,6 +32,7 @@ from api.deps import (
     guard_of,
     known_query_only,
     open_route,
+    sample_primary,
 )
 from api.routes import (
     admin,
@@ -253,6 +254,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             database.app_url, statement_timeout_ms=settings.api_statement_timeout_ms
         )
         listener = asyncio.create_task(app.state.tokens.listen(database.app_url))
+        sampler = (
+            asyncio.create_task(sample_primary(app)) if app.state.read_engine is not None else None
+        )
         flusher = asyncio.create_task(_flush_refusals(app.state.refusals, app))
         # The daily winter check (issue 14), when a forecast source is configured.
         wanted = winter.job_wanted(settings)
@@ -265,7 +269,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 checker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await checker
-            for task in (flusher, listener):
+            for task in (flusher, listener, *([sampler] if sampler else [])):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

@@ -3,7 +3,9 @@ trip per request for the caller's identity).
 
 Revocation holds at once: the database announces every change that can end or alter a bearer
 token's rights (migration 0010: NOTIFY geo_outreach_auth), and a listener connection per process
-empties the cache on each. While that listener is not connected, nothing is cached.
+empties the cache on each. The listener is checked every few seconds (a half-open connection
+delivers nothing and reports nothing); while it is not known to be alive, nothing is cached.
+A check that started before a change is not cached after it (the generation number).
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from geo_outreach.core.policy import Principal
 
 CHANNEL = "geo_outreach_auth"
-TTL_SECONDS = 30.0  # an upper bound even if a notification were lost
+TTL_SECONDS = 10.0  # an upper bound even if a notification were lost
+HEARTBEAT_SECONDS = 2.0  # how often the listener proves its connection alive
 MAX_ENTRIES = 10_000
 RETRY_SECONDS = 5.0
 log = logging.getLogger("geo_outreach.api")
@@ -44,6 +47,8 @@ class TokenCache:
     def __init__(self, *, ttl: float = TTL_SECONDS) -> None:
         self.ttl = ttl
         self.listening = False
+        # Moves on every clear: a lookup that began before a change must not be stored after it.
+        self.generation = 0
         self._entries: dict[str, _Entry] = {}
 
     def get(self, digest: str, *, now: datetime) -> Principal | None:
@@ -55,27 +60,30 @@ class TokenCache:
             return None
         return entry.principal
 
-    def put(self, digest: str, principal: Principal, *, expires_at: datetime) -> None:
-        if not self.listening:
+    def put(
+        self, digest: str, principal: Principal, *, expires_at: datetime, generation: int
+    ) -> None:
+        """Keep what a lookup begun at `generation` found, unless something changed since."""
+        if not self.listening or generation != self.generation:
             return
         if len(self._entries) >= MAX_ENTRIES:
             self._entries.clear()
         self._entries[digest] = _Entry(principal, expires_at, time.monotonic() + self.ttl)
 
     def clear(self, *_: object) -> None:
+        self.generation += 1
         self._entries.clear()
 
     async def listen(self, url: URL) -> None:
-        """Keep a LISTEN connection open (reconnecting); cache only while it is open."""
+        """Keep a LISTEN connection open (reconnecting); cache only while it answers."""
+        # The whole URL (host, port, socket folder, sslmode …) as libpq-style DSN.
+        dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
         while True:
             conn = None
             try:
                 conn = await asyncpg.connect(
-                    host=url.host,
-                    port=url.port,
-                    user=url.username,
-                    password=url.password,
-                    database=url.database,
+                    dsn,
+                    timeout=HEARTBEAT_SECONDS * 5,
                     server_settings={"application_name": "geo-outreach-auth-listener"},
                 )
                 lost = asyncio.Event()
@@ -83,7 +91,11 @@ class TokenCache:
                 await conn.add_listener(CHANNEL, self.clear)
                 self.clear()  # changes made while nobody listened
                 self.listening = True
-                await lost.wait()
+                while not lost.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(lost.wait(), timeout=HEARTBEAT_SECONDS)
+                    # Raises on a dead or half-open connection: then reconnect, caching nothing.
+                    await conn.fetchval("SELECT 1", timeout=HEARTBEAT_SECONDS)
             except asyncio.CancelledError:
                 raise
             except Exception:  # the database may be away for a while: cache nothing meanwhile
@@ -122,11 +134,10 @@ class ForgetAfterAccountChanges:
             return
 
         async def send_after_clearing(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                self.tokens.clear()  # the route's work is committed before it answers
+            # Only a change that happened (a failed login changes nothing): the route's work
+            # is committed before it answers.
+            if message["type"] == "http.response.start" and 200 <= message["status"] < 300:
+                self.tokens.clear()
             await send(message)
 
-        try:
-            await self.app(scope, receive, send_after_clearing)
-        finally:
-            self.tokens.clear()
+        await self.app(scope, receive, send_after_clearing)

@@ -3,8 +3,10 @@ every route must carry (deny by default: create_app refuses a route without one)
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -149,13 +151,14 @@ async def _principal(
         return await run_in_threadpool(_cookie, request, engine, settings)
     tokens: TokenCache | None = getattr(request.app.state, "tokens", None)
     digest = auth.token_digest(credentials.credentials, secret=settings.secret_key)
+    generation = tokens.generation if tokens is not None else 0
     if tokens is not None:
         found = tokens.get(digest, now=datetime.now(UTC))
         if found is not None:
             return found
     principal, until = await run_in_threadpool(_bearer, engine, credentials.credentials, settings)
     if tokens is not None:
-        tokens.put(digest, principal, expires_at=until)
+        tokens.put(digest, principal, expires_at=until, generation=generation)
     return principal
 
 
@@ -278,26 +281,50 @@ class Ctx:
             raise
 
 
+# The public's reads on the replica trail the primary by at most about this much.
+SAMPLE_SECONDS = 1.0
+SAMPLE_MAX_AGE = 5.0
+
+
+async def sample_primary(app: Any) -> None:
+    """Keep `app.state.primary_position` (see ReadCtx) fresh while there is a replica."""
+    while True:
+        try:
+            position = await run_in_threadpool(db.wal_position, app.state.engine)
+            app.state.primary_position = (position, time.monotonic())
+        except Exception:  # the primary may be away a moment; stale samples are not used
+            log.warning("could not read the primary's WAL position")
+        await asyncio.sleep(SAMPLE_SECONDS)
+
+
 @dataclass(frozen=True)
 class ReadCtx(Ctx):
     """The caller of a read-only route (issue 16). Its data is read on the streaming replica
     when there is one and it may serve the caller; its audit rows (and anything else it writes)
     go to the primary, committed before the data leaves. The anonymous public (who write
-    nothing they could read back) read on the replica as it is; a signed-in caller only once
-    it has replayed the primary's position at the start of the request, so every write they
-    made before (in any worker) is there; otherwise, or when it does not answer, the primary."""
+    nothing they could read back) read there once it has replayed the primary's position
+    sampled about a second ago (so a facility made confidential leaves the public layer within
+    seconds, however far the replica falls behind); a signed-in caller only once it has replayed
+    the primary's position at the start of the request, so every write they made before (in
+    any worker) is there; otherwise, or when it does not answer, the primary."""
 
     replica: Engine | None = None
+    # (the primary's WAL position, time.monotonic() when sampled), by the app's sampler.
+    sampled: tuple[str, float] | None = None
 
     def _reader(self) -> Connection | None:
         if self.replica is None:
             return None
         conn: Connection | None = None
         try:
-            anonymous = self.principal.user_id is None
-            target = None if anonymous else db.wal_position(self.engine)
+            if self.principal.user_id is not None:
+                target = db.wal_position(self.engine)
+            elif self.sampled is not None and time.monotonic() - self.sampled[1] < SAMPLE_MAX_AGE:
+                target = self.sampled[0]
+            else:  # no recent sample: the primary answers
+                return None
             conn = self.replica.connect()
-            if target is None or db.wait_replayed(conn, target, wait_ms=self.settings.read_wait_ms):
+            if db.wait_replayed(conn, target, wait_ms=self.settings.read_wait_ms):
                 return conn
         except DBAPIError:  # a replica away: reads go on the primary rather than fail
             log.warning("the read replica does not answer; reading on the primary")
@@ -388,7 +415,8 @@ def read_guard(resource: str, action: str = "read") -> Any:
     # A default, not Annotated: the annotation is a string resolved at module level.
     async def _read_guard(request: Request, ctx: Ctx = checked) -> ReadCtx:
         replica: Engine | None = getattr(request.app.state, "read_engine", None)
-        return ReadCtx(**vars(ctx), replica=replica)
+        sampled: tuple[str, float] | None = getattr(request.app.state, "primary_position", None)
+        return ReadCtx(**vars(ctx), replica=replica, sampled=sampled)
 
     _read_guard.guarded = (resource, action)  # type: ignore[attr-defined]
     return Depends(_read_guard)

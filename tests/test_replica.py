@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import URL, Engine, text
 
 from api.app import create_app
-from api.deps import ReadCtx
+from api.deps import SAMPLE_MAX_AGE, ReadCtx
 from geo_outreach.core import db
 from geo_outreach.core.pgserver import LocalPostgres
 from geo_outreach.core.policy import ACCOUNT_ROLES, Principal
@@ -158,11 +158,22 @@ def test_the_public_layer_comes_from_the_replica_and_a_writer_sees_their_write_a
         assert _beds(mine.json()["features"], fid) == after
         ogc = pair.client.get(f"/ogc/collections/facilities/items/{fid}", headers=coordinator)
         assert ogc.status_code == 200 and ogc.json()["properties"]["free_beds"] == after
-        # … while the public is served by the replica, which has not replayed it yet.
-        stale = pair.client.get("/public/facilities", params={"limit": 1000})
-        assert _beds(stale.json()["features"], fid) == before
+        # … and the public within seconds, although the stalled replica never replays it: its
+        # reads go to the primary once the replica trails the sampled primary position.
+        deadline = time.monotonic() + 3 * SAMPLE_MAX_AGE
+        while True:
+            seen = pair.client.get("/public/facilities", params={"limit": 1000})
+            if _beds(seen.json()["features"], fid) == after:
+                break
+            assert time.monotonic() < deadline, "the public kept reading a stalled replica"
+            time.sleep(0.2)
         items = pair.client.get("/ogc/collections/public_facilities/items?limit=1000")
-        assert _beds(items.json()["features"], fid) == before
+        assert _beds(items.json()["features"], fid) == after
+        with pair.replica_admin.connect() as conn:
+            replayed = conn.execute(
+                text("SELECT pg_get_wal_replay_pause_state() = 'paused'")
+            ).scalar_one()
+        assert replayed, "the replica was still paused: the fresh answer came from the primary"
     finally:
         _replay(pair, paused=False)
     _replayed(pair)

@@ -6,19 +6,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import URL, text
 
 from api.authcache import TokenCache
 from geo_outreach.accounts import users as auth
 from geo_outreach.core import db
+from geo_outreach.core.policy import Principal
 from tests.api_support import PASSWORD, Api, api_for, login
 
-WAIT_S = 5.0
+WAIT_S = 10.0  # the listener reconnects after RETRY_SECONDS
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +107,12 @@ def test_the_bbox_read_is_audited_before_the_answer(api: Api) -> None:
         ).all()
     assert len(rows) == 1
     actor, action, layer, outcome, ids, detail = rows[0]
-    assert (actor, action, layer, outcome) == ("api:test-coordinator", "read", "sleeping_sites", "ok")
+    assert (actor, action, layer, outcome) == (
+        "api:test-coordinator",
+        "read",
+        "sleeping_sites",
+        "ok",
+    )
     assert ids == returned
     assert detail == {"endpoint": "GET /sites", "returned": 7, "offset": 0, "bbox": True}
 
@@ -119,3 +126,45 @@ def test_a_change_through_this_api_holds_for_the_very_next_request(api: Api) -> 
         revoked = api.client.post(f"/admin/users/{name}/revoke", headers=api.headers("admin"))
         assert revoked.status_code == 200, revoked.text
         assert api.client.get("/sites?limit=1", headers=headers).status_code == 401
+
+
+def test_a_lookup_that_began_before_a_change_is_not_kept() -> None:
+    # The interleaving the cache must survive: a request checks a token in the database, the
+    # token is revoked (the notification empties the cache), then the request's answer arrives.
+    cache = TokenCache()
+    cache.listening = True
+    principal = Principal(role="coordinator", name="x", user_id=None)
+    expires = datetime.now(UTC) + timedelta(hours=1)
+    began = cache.generation
+    cache.clear()  # the revocation's notification
+    cache.put("digest", principal, expires_at=expires, generation=began)
+    assert cache.get("digest", now=datetime.now(UTC)) is None
+    cache.put("digest", principal, expires_at=expires, generation=cache.generation)
+    assert cache.get("digest", now=datetime.now(UTC)) == principal
+    cache.listening = False  # a listener not known to be alive: nothing is served from memory
+    assert cache.get("digest", now=datetime.now(UTC)) is None
+
+
+def test_a_lost_listener_stops_the_cache_until_it_is_back(api: Api) -> None:
+    _until(lambda: _cache(api).listening)
+    headers = _fresh_account(api, "cache-four", "coordinator")
+    assert api.client.get("/auth/me", headers=headers).status_code == 200
+    with psycopg.connect(
+        host=api.admin_url.host,
+        port=api.admin_url.port,
+        user=api.admin_url.username,
+        password=api.admin_url.password,
+        dbname=api.admin_url.database,
+        autocommit=True,
+    ) as conn:
+        ended = conn.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE application_name = 'geo-outreach-auth-listener' AND datname = current_database()"
+        ).fetchone()
+    assert ended == (1,)
+    _until(lambda: not _cache(api).listening)
+    digest = auth.token_digest(headers["Authorization"][7:], secret=api.settings.secret_key)
+    assert _cache(api).get(digest, now=datetime.now(UTC)) is None
+    # Still answered meanwhile (from the database), and cached again once it reconnected.
+    assert api.client.get("/auth/me", headers=headers).status_code == 200
+    _until(lambda: _cache(api).listening)
