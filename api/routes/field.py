@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 from fastapi.responses import Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import Ctx, guard
 from api.routes.visits import RECORD_SCHEMA, TABLE
@@ -35,6 +35,14 @@ class SiteChangeOut(BaseModel):
     decided_at: datetime | None
     decided_by: str | None
     result_version: int | None
+
+
+class DecisionNote(BaseModel):
+    """Why a coordinator decided so (optional; kept in the audit record)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    reason: str | None = Field(default=None, max_length=500)
 
 
 class RevokedOut(BaseModel):
@@ -100,7 +108,9 @@ def list_site_changes(ctx: Annotated[Ctx, guard("site_changes", "read")]) -> lis
         return [_change_out(r) for r in rows]
 
 
-def _decide(ctx: Ctx, change_id: uuid.UUID, *, accept: bool) -> SiteChangeOut:
+def _decide(
+    ctx: Ctx, change_id: uuid.UUID, *, accept: bool, note: DecisionNote | None = None
+) -> SiteChangeOut:
     with ctx.tx() as tx:
         tx.action = "update"
         row = fieldsync.decide(
@@ -112,23 +122,29 @@ def _decide(ctx: Ctx, change_id: uuid.UUID, *, accept: bool) -> SiteChangeOut:
         )
         tx.ids = [row.site_id]
         tx.detail = {"change": str(change_id), "decision": row.state}
+        if note is not None and note.reason:
+            tx.detail["reason"] = note.reason
         return _change_out(row)
 
 
 @router.post("/site-changes/{change_id}/accept")
 def accept_site_change(
-    change_id: uuid.UUID, ctx: Annotated[Ctx, guard("site_changes", "update")]
+    change_id: uuid.UUID,
+    ctx: Annotated[Ctx, guard("site_changes", "update")],
+    note: DecisionNote | None = None,
 ) -> SiteChangeOut:
-    """Apply a waiting change onto the site as it is now (coordinators)."""
-    return _decide(ctx, change_id, accept=True)
+    """Apply a waiting change onto the site as it is now (coordinators); `reason` is audited."""
+    return _decide(ctx, change_id, accept=True, note=note)
 
 
 @router.post("/site-changes/{change_id}/reject")
 def reject_site_change(
-    change_id: uuid.UUID, ctx: Annotated[Ctx, guard("site_changes", "update")]
+    change_id: uuid.UUID,
+    ctx: Annotated[Ctx, guard("site_changes", "update")],
+    note: DecisionNote | None = None,
 ) -> SiteChangeOut:
-    """Turn a waiting change down; it stays on record (coordinators)."""
-    return _decide(ctx, change_id, accept=False)
+    """Turn a waiting change down; it stays on record (coordinators); `reason` is audited."""
+    return _decide(ctx, change_id, accept=False, note=note)
 
 
 @router.post("/admin/users/{name}/revoke")
