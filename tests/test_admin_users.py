@@ -5,14 +5,19 @@ refusal names its field and stores nothing; every action is audited; nobody else
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import URL, text
+from sqlalchemy.orm import Session
 
+from geo_outreach.accounts import users
 from geo_outreach.core import db
+from geo_outreach.core.errors import ValidationFailed
 from tests.api_support import PASSWORD, Api, api_for, login
 
 
@@ -207,3 +212,104 @@ def test_an_unknown_account_is_404(api: Api) -> None:
     missing = admin(api, "PATCH", "/admin/users/nobody-by-this-name", json={"active": False})
     assert missing.status_code == 404
     assert admin(api, "PATCH", "/admin/users/NOT%20A%20NAME", json={}).status_code == 422
+
+
+@pytest.mark.parametrize("field", ["role", "active"])
+def test_a_null_role_or_active_is_refused(api: Api, field: str) -> None:
+    before = scalar(api, "SELECT row_to_json(u)::text FROM users u WHERE name = 'test-ngo'")
+    sent = admin(api, "PATCH", "/admin/users/test-ngo", json={field: None})
+    assert problem(sent, field) == "may not be null"
+    assert scalar(api, "SELECT row_to_json(u)::text FROM users u WHERE name = 'test-ngo'") == before
+    assert audited(api, "update", "test-ngo")[-1] == "refused"
+
+
+def _admins(session: Session, *names: str) -> None:
+    for name in names:
+        users.add_user(session, name=name, role="admin", password=PASSWORD, actor="test")
+
+
+def test_the_last_active_administrator_cannot_be_demoted_or_switched_off(api: Api) -> None:
+    """Two administrators demoting each other (in one transaction, rolled back: the others
+    switched off first, so these two are the last)."""
+    with api.engine.connect() as conn, Session(conn) as s:
+        try:
+            _admins(s, "adm.a", "adm.b")
+            s.execute(
+                text("UPDATE users SET active = false WHERE role = 'admin' AND name <> 'adm.a' "
+                     "AND name <> 'adm.b'")
+            )  # fmt: skip
+            users.update_user(s, name="adm.b", actor_name="adm.a", role="coordinator")
+            for change, field in (({"role": "ngo"}, "role"), ({"active": False}, "active")):
+                with pytest.raises(ValidationFailed) as refused:
+                    users.update_user(s, name="adm.a", actor_name="adm.b", **change)
+                assert [(p.field, p.fault) for p in refused.value.problems] == [
+                    (field, "would leave no active administrator")
+                ]
+            # Another administrator back, and the change is possible again.
+            users.update_user(s, name="adm.b", actor_name="adm.a", role="admin")
+            users.update_user(s, name="adm.a", actor_name="adm.b", active=False)
+            active = "SELECT count(*) FROM users WHERE role = 'admin' AND active"
+            assert s.execute(text(active)).scalar() == 1
+        finally:
+            s.rollback()
+    assert scalar(api, "SELECT count(*) FROM users WHERE name IN ('adm.a', 'adm.b')") == 0
+
+
+def test_two_administrators_demoting_each_other_at_once_leave_one(api: Api) -> None:
+    """The second change waits for the first (every active administrator row is locked) and
+    then sees that it would leave none."""
+    with db.session_scope(api.engine) as s:
+        _admins(s, "adm.c", "adm.d")
+    others = "role = 'admin' AND active AND name NOT IN ('adm.c', 'adm.d')"
+    with db.session_scope(api.engine) as s:
+        kept = list(s.execute(text(f"SELECT id FROM users WHERE {others}")).scalars())
+        s.execute(text("UPDATE users SET active = false WHERE id = ANY(:ids)"), {"ids": kept})
+    outcome: list[BaseException | str] = []
+
+    def second() -> None:
+        try:
+            with db.session_scope(api.engine) as s2:
+                users.update_user(s2, name="adm.c", actor_name="adm.d", role="coordinator")
+            outcome.append("done")
+        except BaseException as exc:  # handed to the test thread
+            outcome.append(exc)
+
+    try:
+        with db.session_scope(api.engine) as s1:
+            users.update_user(s1, name="adm.d", actor_name="adm.c", role="coordinator")
+            waiter = threading.Thread(target=second)
+            waiter.start()
+            deadline = time.monotonic() + 10
+            while not outcome and not _waits_for_a_lock(api) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        waiter.join(30)
+        assert len(outcome) == 1 and isinstance(outcome[0], ValidationFailed), outcome
+        assert "would leave no active administrator" in str(outcome[0])
+        left = "SELECT array_agg(name) FROM users WHERE name LIKE 'adm._' AND role = 'admin'"
+        assert scalar(api, left) == ["adm.c"]
+    finally:
+        with db.session_scope(api.engine) as s:
+            s.execute(text("UPDATE users SET active = true WHERE id = ANY(:ids)"), {"ids": kept})
+            s.execute(text("UPDATE users SET active = false WHERE name IN ('adm.c', 'adm.d')"))
+
+
+def _waits_for_a_lock(api: Api) -> bool:
+    return bool(
+        scalar(
+            api,
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND datname = current_database()",
+        )
+    )
+
+
+def test_an_unknown_site_code_is_recorded_too(api: Api) -> None:
+    code = "NO-SUCH-SITE-42"
+    missing = admin(api, "GET", "/admin/sites/access", params={"code": code})
+    assert missing.status_code == 404
+    row = "SELECT outcome FROM audit_log WHERE layer = 'audit_log' AND actor = 'api:test-admin' "
+    assert scalar(api, row + "AND detail->>'code' = :c", c=code) == "not_found"
+    site = scalar(api, "SELECT code FROM sleeping_sites ORDER BY code LIMIT 1")
+    found = admin(api, "GET", "/admin/sites/access", params={"code": site})
+    assert found.status_code == 200, found.text
+    assert scalar(api, row + "AND detail->>'code' = :c", c=site) == "ok"

@@ -7,6 +7,7 @@ Every refusal names its field and stores nothing; every change leaves an audit r
 from __future__ import annotations
 
 import uuid
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +18,8 @@ from sqlalchemy import URL, text
 
 from geo_outreach.accounts import users as auth
 from geo_outreach.core import db
+from geo_outreach.core.errors import ValidationFailed
+from geo_outreach.routing import patrols as patrol_ops
 from tests.api_support import PASSWORD, Api, api_for
 
 GPX = {"Content-Type": "application/gpx+xml"}
@@ -333,6 +336,81 @@ def test_a_track_needs_a_coordinator_and_a_patrol(api: Api) -> None:
     assert scalar(api, "SELECT actual_track IS NULL FROM patrols WHERE id = :p", p=patrol)
 
 
+def registered() -> dict[str, str]:
+    """The process-wide namespace prefixes of ElementTree (register_namespace writes there)."""
+    return dict(vars(ET)["_namespace_map"])
+
+
+def _ns_gpx(points: list[tuple[float, float]], *, version: str, extra: str = "") -> str:
+    """A track in the GPX `version` namespace ("" for none), with `extra` on the root."""
+    doc = gpx(points)
+    xmlns = f'xmlns="http://www.topografix.com/GPX/{version}"' if version else ""
+    root = f'<gpx version="{version.replace("/", ".") or "1.1"}" creator="test" {xmlns} {extra}>'
+    return doc.replace(doc[doc.index("<gpx ") : doc.index("<trk>")], root)
+
+
+@pytest.mark.parametrize("version", ["1/1", "1/0", ""], ids=["gpx-1.1", "gpx-1.0", "no-namespace"])
+def test_a_track_is_read_in_any_gpx_namespace_and_registers_none(api: Api, version: str) -> None:
+    patrol = make_patrol(api)
+    # Real GPS loggers declare extension namespaces; the upload picks none of them process-wide.
+    extra = " ".join(f'xmlns:ext{i}="urn:test:ext{i}"' for i in range(50))
+    before = registered()
+    stored = put_track(api, patrol, _ns_gpx(GDANSK, version=version, extra=extra))
+    assert stored.status_code == 200, stored.text
+    assert scalar(api, "SELECT ST_NPoints(actual_track) FROM patrols WHERE id = :p", p=patrol) == 4
+    assert registered() == before
+
+
+def test_an_xmlns_bomb_is_refused_and_registers_nothing(api: Api) -> None:
+    patrol = make_patrol(api)
+    before = registered()
+    for body in (
+        b"<gpx>" + b" xmlns" * 40_000,
+        b"<gpx" + b"".join(b' xmlns:b%d="urn:b%d"' % (i, i) for i in range(8_000)) + b" xmlns:b1",
+    ):
+        assert "not a GPX document" in fault(put_track(api, patrol, body), "track")
+    assert registered() == before
+    assert scalar(api, "SELECT actual_track IS NULL FROM patrols WHERE id = :p", p=patrol)
+    assert [r[0] for r in audit_rows(api, patrol, "update")] == ["refused", "refused"]
+
+
+def test_a_track_has_at_most_max_track_points() -> None:
+    at = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    point = f'<trkpt lat="54.355" lon="18.644"><time>{at}</time></trkpt>'
+    body = f"<gpx><trk><trkseg>{point * (patrol_ops.MAX_TRACK_POINTS + 1)}</trkseg></trk></gpx>"
+    with pytest.raises(ValidationFailed) as refused:
+        patrol_ops.parse_track(body.encode())
+    assert [(p.field, p.fault) for p in refused.value.problems] == [
+        ("track", f"more than {patrol_ops.MAX_TRACK_POINTS} track points")
+    ]
+    ok = f"<gpx><trk><trkseg>{point * patrol_ops.MAX_TRACK_POINTS}</trkseg></trk></gpx>"
+    assert len(patrol_ops.parse_track(ok.encode()).points) == patrol_ops.MAX_TRACK_POINTS
+
+
+def test_track_times_stay_near_the_planned_window(api: Api) -> None:
+    now = datetime.now(UTC)
+    patrol = make_patrol(api, hours=1, length=3)  # planned from an hour ago
+    early = now - timedelta(hours=1) - patrol_ops.TRACK_EARLY - timedelta(minutes=5)
+    assert "before the patrol's planned start" in fault(
+        put_track(api, patrol, gpx(GDANSK, start=early)), "track"
+    )
+    ended = make_patrol(api, hours=10, length=2)  # ended 8 h ago: a track from an hour ago is late
+    assert "after the patrol's planned end" in fault(put_track(api, ended, gpx(GDANSK)), "track")
+    # A patrol that ran a few hours late still gets its track.
+    late = make_patrol(api, hours=5, length=2)
+    assert put_track(api, late, gpx(GDANSK)).status_code == 200
+    assert scalar(api, "SELECT actual_track IS NULL FROM patrols WHERE id = :p", p=patrol)
+    assert scalar(api, "SELECT actual_track IS NULL FROM patrols WHERE id = :p", p=ended)
+
+
+def test_a_cancelled_patrol_takes_no_track(api: Api) -> None:
+    patrol = make_patrol(api)
+    assert patch(api, patrol, {"status": "cancelled"}).status_code == 200
+    assert "cancelled" in fault(put_track(api, patrol, gpx(GDANSK)), "status")
+    assert scalar(api, "SELECT actual_track IS NULL FROM patrols WHERE id = :p", p=patrol)
+    assert audit_rows(api, patrol, "update")[-1][0] == "refused"
+
+
 # -- progress ---------------------------------------------------------------------------------
 
 
@@ -387,9 +465,19 @@ def test_progress_for_partners_only_on_their_joint_patrol_during_it(api: Api) ->
     with db.session_scope(api.engine) as s:
         code = s.execute(text("SELECT code FROM patrols WHERE id = :p"), {"p": joint}).scalar_one()
         auth.assign_patrol(s, name="test-partner", patrol_code=code, actor="test")
+    sent = api.client.post(
+        "/visits", json=visit(joint, first_site(api, joint), 2), headers=api.headers("streetworker")
+    )
+    assert sent.status_code == 201, sent.text
     mine = progress(api, joint, role="partner")
     assert mine.status_code == 200, mine.text
     assert all(s["name"] is None and s["code"] for s in mine.json()["stops"])  # safety fields
+    # A partner may not read visits: which stop was done, but not when, nor how many people.
+    assert [s["visited"] for s in mine.json()["stops"]] == [True, False, False]
+    assert all(s["visited_at"] is None for s in mine.json()["stops"])
+    assert mine.json()["contacts"] is None and mine.json()["visited"] == 1
+    staff = progress(api, joint, role="streetworker").json()
+    assert staff["contacts"] == 2 and staff["stops"][0]["visited_at"]
     assert progress(api, make_patrol(api), role="partner").status_code == 403  # not on it
     earlier = make_patrol(api, kind="joint", hours=30, length=2)  # ended 28 h ago
     with db.session_scope(api.engine) as s:

@@ -11,13 +11,12 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
 
-from api.deps import Ctx, guard
+from api.deps import Ctx, Tx, guard
 from api.geojson import check_limit
 from api.routes.field import AccountName
 from api.routes.sites import Limit, Offset
 from geo_outreach.accounts import users
-from geo_outreach.core import db
-from geo_outreach.core.errors import NotFound
+from geo_outreach.core.errors import NotFound, invalid
 from geo_outreach.ops import retention
 from layers.accounts import User
 
@@ -39,26 +38,16 @@ class AccessLog(BaseModel):
     entries: list[AccessEntry]
 
 
-@router.get("/sites/{site_id}/access")
-def site_access(
-    site_id: uuid.UUID,
-    ctx: Annotated[Ctx, guard("audit", "read")],
-    limit: Limit = 100,
-    offset: Offset = 0,
-) -> AccessLog:
-    """Every recorded read, write and refused attempt that touched this site, newest first.
-    (This look-up is itself recorded.)"""
-    check_limit(limit, settings=ctx.settings)
-    with ctx.tx(ids=[site_id]) as tx:
-        rows = tx.session.execute(
-            text(
-                "SELECT at, actor, role, action, layer, outcome, detail->>'endpoint' "
-                "FROM audit_log WHERE object_ids @> ARRAY[CAST(:site AS uuid)] "
-                "ORDER BY at DESC, id DESC LIMIT :limit OFFSET :offset"
-            ),
-            {"site": site_id, "limit": limit, "offset": offset},
-        ).all()
-        tx.detail = {"returned": len(rows)}
+def _access_log(tx: Tx, site_id: uuid.UUID, limit: int, offset: int) -> AccessLog:
+    rows = tx.session.execute(
+        text(
+            "SELECT at, actor, role, action, layer, outcome, detail->>'endpoint' "
+            "FROM audit_log WHERE object_ids @> ARRAY[CAST(:site AS uuid)] "
+            "ORDER BY at DESC, id DESC LIMIT :limit OFFSET :offset"
+        ),
+        {"site": site_id, "limit": limit, "offset": offset},
+    ).all()
+    tx.detail = {**tx.detail, "returned": len(rows)}
     return AccessLog(
         site_id=site_id,
         entries=[
@@ -70,6 +59,20 @@ def site_access(
     )
 
 
+@router.get("/sites/{site_id}/access")
+def site_access(
+    site_id: uuid.UUID,
+    ctx: Annotated[Ctx, guard("audit", "read")],
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> AccessLog:
+    """Every recorded read, write and refused attempt that touched this site, newest first.
+    (This look-up is itself recorded.)"""
+    check_limit(limit, settings=ctx.settings)
+    with ctx.tx(ids=[site_id]) as tx:
+        return _access_log(tx, site_id, limit, offset)
+
+
 @router.get("/sites/access")
 def site_access_by_code(
     code: Annotated[str, Query(min_length=1, max_length=40, description="the site's code")],
@@ -77,15 +80,19 @@ def site_access_by_code(
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> AccessLog:
-    """The same log, the site given by its code (what people read on the map and the sheets)."""
-    with db.session_scope(ctx.engine) as session:
-        found = session.execute(
+    """The same log, the site given by its code (what people read on the map and the sheets).
+    The look-up is recorded too, an unknown code as well."""
+    check_limit(limit, settings=ctx.settings)
+    with ctx.tx() as tx:
+        tx.detail = {"code": code}
+        found = tx.session.execute(
             text("SELECT id FROM sleeping_sites WHERE code = :code"), {"code": code}
         ).scalar()
-    if found is None:
-        msg = f"no site with the code '{code}'"
-        raise NotFound(msg)
-    return site_access(found, ctx, limit, offset)
+        if found is None:
+            msg = f"no site with the code '{code}'"
+            raise NotFound(msg)
+        tx.ids = [found]
+        return _access_log(tx, found, limit, offset)
 
 
 class RedactIn(BaseModel):
@@ -200,6 +207,10 @@ def update_account(
     its e-mail address (audited). Nobody can demote or switch off their own account."""
     sent = body.model_dump(exclude_unset=True)
     with ctx.tx() as tx:
+        tx.detail = {"account": name, "changed": sorted(sent)}
+        for field in ("role", "active"):  # only e-mail may be removed
+            if field in sent and sent[field] is None:
+                raise invalid(field, "may not be null")
         user, ended = users.update_user(
             tx.session, name=name, actor_name=ctx.principal.name,
             role=sent.get("role"), active=sent.get("active"),

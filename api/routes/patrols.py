@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from api.collections import COLLECTIONS, list_response
-from api.deps import Ctx, guard
+from api.deps import Ctx, guard, outcome_of
 from api.geojson import (
     FEATURE_COLLECTION_SCHEMA,
     FEATURE_SCHEMA,
@@ -26,7 +26,7 @@ from api.geojson import (
 from api.routes.sites import Bbox, Limit, Offset
 from geo_outreach.accounts import users as auth
 from geo_outreach.core import policy
-from geo_outreach.core.errors import NotFound, invalid
+from geo_outreach.core.errors import NotFound, ValidationFailed, invalid
 from geo_outreach.core.policy import Forbidden
 from geo_outreach.core.vocab import PATROL_KINDS, PATROL_STATUSES
 from geo_outreach.routing import patrols as patrol_ops
@@ -186,15 +186,27 @@ def put_patrol_track(
     sent: Annotated[tuple[str, bytes], Depends(_gpx)],
 ) -> Response:
     """The track the patrol actually walked, as GPX: it must parse, have 2+ points with times
-    in order, all inside the service area; stored as the actual track (audited)."""
+    in order near the planned window, all inside the service area, on a patrol that was not
+    cancelled; stored as the actual track (audited)."""
+    track = _parsed_track(ctx, patrol_id, sent)
     with ctx.tx(ids=[patrol_id]) as tx:
-        if sent[0] not in GPX_TYPES:  # inside: the refusal is audited too
-            raise invalid("track", f"send the GPX document as {' or '.join(GPX_TYPES)}")
-        track = patrol_ops.store_track(
-            tx.session, patrol_id, sent[1], actor=ctx.actor, fallback_area=ctx.settings.service_area
-        )
         tx.detail = {"track_points": len(track.points), "segments": len(track.segments)}
+        patrol_ops.store_track(
+            tx.session, patrol_id, track, actor=ctx.actor, fallback_area=ctx.settings.service_area
+        )
         return _feature(ctx, tx.session, patrol_id)
+
+
+def _parsed_track(ctx: Ctx, patrol_id: uuid.UUID, sent: tuple[str, bytes]) -> patrol_ops.Track:
+    """The GPX parsed before any transaction is open (no connection held while it is read);
+    a refusal is audited on its own."""
+    try:
+        if sent[0] not in GPX_TYPES:
+            raise invalid("track", f"send the GPX document as {' or '.join(GPX_TYPES)}")
+        return patrol_ops.parse_track(sent[1])
+    except ValidationFailed as exc:
+        ctx.audit(outcome=outcome_of(exc), ids=[patrol_id], detail={"error": type(exc).__name__})
+        raise
 
 
 class StopOut(BaseModel):
@@ -204,7 +216,7 @@ class StopOut(BaseModel):
     name: str | None = Field(description="null for a partner (safety fields only)")
     eta: datetime | None
     visited: bool
-    visited_at: datetime | None
+    visited_at: datetime | None = Field(description="null too for a partner (no visit data)")
 
 
 class ProgressOut(BaseModel):
@@ -214,7 +226,9 @@ class ProgressOut(BaseModel):
     stops: list[StopOut]
     visited: int
     total: int
-    contacts: int = Field(description="people met, summed over the patrol's visits")
+    contacts: int | None = Field(
+        description="people met, summed over the patrol's visits; null for a partner"
+    )
     has_track: bool
 
 
@@ -243,6 +257,12 @@ def _progress_out(found: patrol_ops.Progress, *, names: bool) -> ProgressOut:
     )
 
 
+def _reads_visits(ctx: Ctx) -> bool:
+    """Visit times and people met are visit data: only for a role that may read visits."""
+    role = ctx.principal.role
+    return policy.allowed(role, "visits", "read") and bool(policy.fields("visits", role))
+
+
 @router.get("/patrols/{patrol_id}/progress")
 def patrol_progress(
     patrol_id: uuid.UUID, ctx: Annotated[Ctx, guard("patrols", "read")]
@@ -251,7 +271,7 @@ def patrol_progress(
     it is on, during it, without site names (audited)."""
     with ctx.tx(ids=[patrol_id]) as tx:
         _only_staff_or_partner_on_it(ctx, tx.session, patrol_id)
-        found = patrol_ops.progress(tx.session, patrol_id)
+        found = patrol_ops.progress(tx.session, patrol_id, visit_details=_reads_visits(ctx))
         tx.ids = [patrol_id, *(s.site_id for s in found.stops if s.site_id)]
         tx.detail = {"visited": found.visited, "total": found.total}
     names = "name" in policy.fields("patrol_sites", ctx.principal.role)

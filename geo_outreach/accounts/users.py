@@ -391,6 +391,10 @@ def _end_tokens(session: Session, user_id: uuid.UUID) -> int:
     return len(result.all())
 
 
+ADMIN_ROLE = "admin"
+NO_ADMIN_LEFT = "would leave no active administrator"
+
+
 def update_user(
     session: Session,
     *,
@@ -401,21 +405,42 @@ def update_user(
 ) -> tuple[User, int]:
     """Change an account's role and/or switch it off or on; (the account, tokens ended).
     Switching an account off ends its sessions and tokens at once. An administrator cannot
-    demote or switch off their own account (the last one would lock everyone out)."""
-    user = session.scalars(select(User).where(User.name == name).with_for_update()).first()
+    demote or switch off their own account, and no change may leave no active administrator
+    (two administrators demoting each other at once would lock everyone out)."""
+    # Every active administrator first, in id order, then the account: two such changes run
+    # one after the other, and the second sees the first one's result.
+    admins = set(
+        session.scalars(
+            select(User.id)
+            .where(User.role == ADMIN_ROLE, User.active.is_(True))
+            .order_by(User.id)
+            .with_for_update()
+        )
+    )
+    user = session.scalars(
+        select(User)
+        .where(User.name == name)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
     if user is None:
         msg = f"no account '{name}'"
         raise NotFound(msg)
+    last_admin = admins == {user.id}
     if role is not None:
         if role not in ACCOUNT_ROLES:
             raise _problem("role", f"'{role}' is not one of: {', '.join(ACCOUNT_ROLES)}")
         if name == actor_name and role != user.role:
             raise _problem("role", "you cannot change the role of your own account")
+        if last_admin and role != ADMIN_ROLE:
+            raise _problem("role", NO_ADMIN_LEFT)
         user.role = role
     ended = 0
     if active is not None:
         if name == actor_name and not active:
             raise _problem("active", "you cannot deactivate your own account")
+        if last_admin and not active:
+            raise _problem("active", NO_ADMIN_LEFT)
         user.active = active
         if not active:
             ended = _end_tokens(session, user.id)

@@ -6,18 +6,19 @@ from __future__ import annotations
 import math
 import re
 import uuid
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
-import gpxpy
-import gpxpy.gpx
 from sqlalchemy import func, text, update
 from sqlalchemy.orm import Session
 
 from geo_outreach.core.errors import NotFound, ValidationFailed, invalid
 from layers.models import Patrol
+from layers.patrols import locked
 from layers.rules import EARLIEST, LONGEST_PATROL, latest_now
 
 FIELD = "track"
@@ -26,9 +27,16 @@ FIELD = "track"
 AREA_TOLERANCE_M = 100.0
 # Areas that make up the service area: the cities and their districts (not ad-hoc areas).
 AREA_KINDS = ("city", "district")
-# GPX never needs a DTD; refusing one keeps entity expansion and external entities out,
-# whichever XML parser gpxpy picks up.
+# GPX never needs a DTD; refusing one keeps entity expansion and external entities out.
 _DTD = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+# The namespaces of GPX 1.0 and 1.1, and none (hand-written files often leave it out).
+GPX_NAMESPACES = ("http://www.topografix.com/GPX/1/1", "http://www.topografix.com/GPX/1/0", "")
+# A night's walk logged every second is about 43,000 points; more is not one patrol.
+MAX_TRACK_POINTS = 50_000
+# A track may start this long before the planned start (the team sets off early) and end this
+# long after the planned end (patrols run late in winter); outside that it is another walk.
+TRACK_EARLY = timedelta(hours=2)
+TRACK_LATE = timedelta(hours=6)
 
 
 @dataclass(frozen=True)
@@ -61,7 +69,14 @@ def _refuse(fault: str) -> ValidationFailed:
     return invalid(FIELD, fault)
 
 
-def _document(body: bytes) -> gpxpy.gpx.GPX:
+def _not_gpx(detail: str) -> ValidationFailed:
+    return _refuse(f"not a GPX document ({' '.join(detail.split())[:160]})")
+
+
+def _document(body: bytes) -> ET.Element:
+    """The parsed document: ElementTree's expat, linear in the body and without process-wide
+    effects (a GPX library registered the upload's namespace prefixes globally, and scanned for
+    them with a regular expression quadratic in the body)."""
     if not body.strip():
         raise _refuse("the body is empty: send a GPX document")
     if _DTD.search(body):
@@ -71,38 +86,68 @@ def _document(body: bytes) -> gpxpy.gpx.GPX:
     except UnicodeDecodeError:
         raise _refuse("not UTF-8 text") from None
     try:
-        return gpxpy.parse(xml)
-    except Exception as exc:  # the parser's errors vary with the XML library; all mean "no"
-        detail = " ".join(str(exc).split())[:160]
-        raise _refuse(f"not a GPX document ({detail})") from None
+        # Safe here: a DTD was refused above, so there is no entity to expand or fetch.
+        return ET.fromstring(xml)  # noqa: S314
+    except ET.ParseError as exc:
+        raise _not_gpx(str(exc)) from None
 
 
-def _point(n: int, raw: gpxpy.gpx.GPXTrackPoint) -> TrackPoint:
-    lat, lon = raw.latitude, raw.longitude
+def _namespace(root: ET.Element) -> str:
+    ns, _, local = root.tag[1:].rpartition("}") if root.tag.startswith("{") else ("", "", root.tag)
+    if local != "gpx":
+        raise _not_gpx(f"the root element is <{local}>, not <gpx>")
+    if ns not in GPX_NAMESPACES:
+        raise _not_gpx(f"the namespace {ns} is not GPX 1.0 or 1.1")
+    return f"{{{ns}}}" if ns else ""
+
+
+def _number(n: int, raw: ET.Element, name: str) -> float:
+    value = raw.get(name)
+    try:
+        return float(value or "")
+    except ValueError:
+        raise _not_gpx(f"point {n}: {name} '{(value or '')[:20]}' is not a number") from None
+
+
+def _time(n: int, raw: ET.Element, ns: str, where: str) -> datetime:
+    found = raw.findtext(f"{ns}time")
+    if found is None or not found.strip():
+        raise _refuse(f"point {n} at {where} has no time")
+    try:
+        at = datetime.fromisoformat(found.strip())
+    except ValueError:
+        raise _refuse(f"point {n}: time '{found.strip()[:40]}' is not an ISO 8601 time") from None
+    # GPX times are UTC; a time written without a zone is read as UTC too.
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _point(n: int, raw: ET.Element, ns: str) -> TrackPoint:
+    lat, lon = _number(n, raw, "lat"), _number(n, raw, "lon")
     if not (math.isfinite(lat) and math.isfinite(lon)):
         raise _refuse(f"point {n}: a coordinate is NaN or infinite")
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
         raise _refuse(f"point {n}: {lat},{lon} is not latitude/longitude")
-    if raw.time is None:
-        raise _refuse(f"point {n} at {lat:.5f},{lon:.5f} has no time")
-    # GPX times are UTC; a time written without a zone is read as UTC too.
-    at = raw.time if raw.time.tzinfo else raw.time.replace(tzinfo=UTC)
-    return TrackPoint(n, lon, lat, at)
+    return TrackPoint(n, lon, lat, _time(n, raw, ns, f"{lat:.5f},{lon:.5f}"))
+
+
+def _segments(root: ET.Element, ns: str) -> Iterator[list[ET.Element]]:
+    for trk in root.iterfind(f"{ns}trk"):
+        for seg in trk.iterfind(f"{ns}trkseg"):
+            yield seg.findall(f"{ns}trkpt")
 
 
 def parse_track(body: bytes) -> Track:
-    """The track points of a GPX document (every <trk>/<trkseg>), in order, each with its time;
-    ValidationFailed on the field 'track' naming the point and the fault otherwise."""
-    doc = _document(body)
+    """The track points of a GPX 1.0/1.1 document (every <trk>/<trkseg>), in order, each with
+    its time; ValidationFailed on the field 'track' naming the point and the fault otherwise."""
+    root = _document(body)
+    ns = _namespace(root)
     segments: list[list[TrackPoint]] = []
     n = 0
-    for trk in doc.tracks:
-        for seg in trk.segments:
-            found = []
-            for raw in seg.points:
-                n += 1
-                found.append(_point(n, raw))
-            segments.append(found)
+    for raw_points in _segments(root, ns):
+        if n + len(raw_points) > MAX_TRACK_POINTS:
+            raise _refuse(f"more than {MAX_TRACK_POINTS} track points")
+        segments.append([_point(n + i, raw, ns) for i, raw in enumerate(raw_points, 1)])
+        n += len(raw_points)
     track = Track(segments)
     points = track.points
     if len(points) < 2:
@@ -124,6 +169,29 @@ def _check_times(points: list[TrackPoint]) -> None:
         raise _refuse(f"time of point {last.n} is in the future")
     if last.time - first.time > LONGEST_PATROL:
         raise _refuse(f"the track spans more than {LONGEST_PATROL} (one patrol is one shift)")
+
+
+def check_for_patrol(track: Track, patrol: Patrol) -> None:
+    """A cancelled patrol walked nothing; a track's times stay near its planned window."""
+    if patrol.status == "cancelled":
+        raise invalid("status", "the patrol was cancelled: a cancelled patrol takes no track")
+    first, last = track.points[0], track.points[-1]
+    if first.time < patrol.planned_start - TRACK_EARLY:
+        at = f"{patrol.planned_start.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+        raise _refuse(
+            f"time of point {first.n} is more than {_hours(TRACK_EARLY)} before the patrol's "
+            f"planned start ({at})"
+        )
+    if last.time > patrol.planned_end + TRACK_LATE:
+        at = f"{patrol.planned_end.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+        raise _refuse(
+            f"time of point {last.n} is more than {_hours(TRACK_LATE)} after the patrol's "
+            f"planned end ({at})"
+        )
+
+
+def _hours(span: timedelta) -> str:
+    return f"{span.total_seconds() / 3600:g} h"
 
 
 def first_outside(
@@ -170,17 +238,15 @@ def first_outside(
 def store_track(
     session: Session,
     patrol_id: uuid.UUID,
-    body: bytes,
+    track: Track,
     *,
     actor: str,
     fallback_area: tuple[float, float, float, float],
-) -> Track:
-    """Check the GPX document and keep it as the patrol's actual track (replacing one sent
-    before). Nothing is stored when any check fails."""
-    if session.get(Patrol, patrol_id) is None:
-        msg = f"no patrol {patrol_id}"
-        raise NotFound(msg)
-    track = parse_track(body)
+) -> None:
+    """Keep a parsed track (parse_track, before the transaction) as the patrol's actual track,
+    replacing one sent before. Nothing is stored when any check fails."""
+    patrol = locked(session, patrol_id)  # its status may change meanwhile
+    check_for_patrol(track, patrol)
     out = first_outside(session, track.points, fallback=fallback_area)
     if out is not None:
         raise _refuse(f"point {out.n} at {out.lat:.5f},{out.lon:.5f} is outside the service area")
@@ -190,7 +256,6 @@ def store_track(
         .values(actual_track=track.ewkt(), updated_at=func.now(), updated_by=actor)
         .execution_options(synchronize_session=False)
     )
-    return track
 
 
 # -- progress -----------------------------------------------------------------------------------
@@ -219,11 +284,8 @@ class Stop:
     code: str | None
     name: str | None
     eta: datetime | None
-    visited_at: datetime | None
-
-    @property
-    def visited(self) -> bool:
-        return self.visited_at is not None
+    visited: bool
+    visited_at: datetime | None  # None too when the reader may not read visits
 
 
 @dataclass(frozen=True)
@@ -232,7 +294,7 @@ class Progress:
     code: str
     status: str
     stops: list[Stop]
-    contacts: int  # people met on all the patrol's visits
+    contacts: int | None  # people met on all the patrol's visits; None: may not read visits
     has_track: bool
 
     @property
@@ -244,13 +306,19 @@ class Progress:
         return len(self.stops)
 
 
-def progress(session: Session, patrol_id: uuid.UUID) -> Progress:
+def progress(session: Session, patrol_id: uuid.UUID, *, visit_details: bool) -> Progress:
     """Planned stops against the visits logged on the patrol (a stop counts as visited when a
-    visit of this patrol names its site, as the field app's "done" does)."""
+    visit of this patrol names its site, as the field app's "done" does). Without
+    `visit_details` (a reader who may not read visits) only whether each stop was visited:
+    no visit times, no count of people met."""
     head = session.execute(text(_PATROL), {"patrol": patrol_id}).first()
     if head is None:
         msg = f"no patrol {patrol_id}"
         raise NotFound(msg)
     rows = session.execute(text(_STOPS), {"patrol": patrol_id}).all()
-    stops = [Stop(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
-    return Progress(patrol_id, head[0], head[1], stops, int(head[3]), bool(head[2]))
+    stops = [
+        Stop(r[0], r[1], r[2], r[3], r[4], r[5] is not None, r[5] if visit_details else None)
+        for r in rows
+    ]
+    contacts = int(head[3]) if visit_details else None
+    return Progress(patrol_id, head[0], head[1], stops, contacts, bool(head[2]))
