@@ -7,25 +7,36 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-from datetime import datetime
+import re
+import uuid
+from datetime import date, datetime
 from functools import cache, lru_cache
 from html import escape
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
 from api import apptext
 from api import sessions as web
-from api.deps import Ctx, EngineDep, SettingsDep, client_address, guard, open_route, street_tiles
+from api.deps import (
+    Ctx,
+    EngineDep,
+    MaybePrincipalDep,
+    SettingsDep,
+    client_address,
+    guard,
+    open_route,
+    street_tiles,
+)
 from geo_outreach.accounts import sessions
 from geo_outreach.accounts import users as auth
-from geo_outreach.core import db
+from geo_outreach.core import db, policy
 from geo_outreach.core.errors import NotFound
-from geo_outreach.core.policy import Forbidden, RateLimited, Unauthorized
+from geo_outreach.core.policy import Forbidden, Principal, RateLimited, Unauthorized
 from geo_outreach.core.settings import REPO_ROOT
 from geo_outreach.mapping.app_data import app_data, prefetch_tiles
 from geo_outreach.routing import planner
@@ -58,6 +69,15 @@ CSP = (
     "img-src 'self' data:; connect-src 'self'; worker-src 'self'; manifest-src 'self'; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
+# The office console (issue 12): its pages frame the planner map of a plan (same origin only).
+CONSOLE_CSP = CSP.replace("frame-ancestors", "frame-src 'self'; frame-ancestors")
+CONSOLE_PAGES = ("plan", "patrols", "sos", "beds", "review", "reports", "admin", "import")
+ConsolePage = Literal["plan", "patrols", "sos", "beds", "review", "reports", "admin", "import"]
+CONSOLE_DIR = WEB / "console"
+# Served like OWN, but not kept by the field app's service worker (phones do not need them).
+CONSOLE_OWN = ("console.css", "console.js", *(f"console-{p}.js" for p in CONSOLE_PAGES))
+# Where a login may return to: a console page (never another site).
+NEXT_PAGE = re.compile(r"/app/console(/[a-z]{2,12})?")  # fullmatch: no trailing newline
 AppLang = Annotated[Literal["pl", "en", "uk"], Query(description="pl (default), en or uk")]
 TYPES = {".js": "text/javascript", ".css": "text/css", ".png": "image/png", ".svg": "image/svg+xml"}
 
@@ -94,8 +114,8 @@ def _file(request: Request, path: Path, *, cache_control: str = "no-cache") -> R
     return _send(request, path.read_bytes(), suffix=path.suffix, cache_control=cache_control)
 
 
-def _html(body: str, *, status: int = 200) -> HTMLResponse:
-    headers = {"Content-Security-Policy": CSP, "Cache-Control": "no-cache"}
+def _html(body: str, *, status: int = 200, csp: str = CSP) -> HTMLResponse:
+    headers = {"Content-Security-Policy": csp, "Cache-Control": "no-cache"}
     return HTMLResponse(body, status_code=status, headers=headers)
 
 
@@ -133,11 +153,19 @@ def shell(lang: AppLang = "pl") -> HTMLResponse:
     return _html((WEB / "app.html").read_text(encoding="utf-8"))
 
 
-def _login_page(lang: str, *, error: str = "", name: str = "", status: int = 200) -> HTMLResponse:
+def _login_page(
+    lang: str, *, error: str = "", name: str = "", status: int = 200, back: str | None = None
+) -> HTMLResponse:
     t = apptext.texts(lang)  # type: ignore[arg-type]
     page = (WEB / "login.html").read_text(encoding="utf-8")
     values = {f"{{{{{k}}}}}": escape(v) for k, v in t.items()}
     values["{{lang}}"] = lang
+    # After login, back to the console page that sent the user here (a console page only).
+    back = back if back and NEXT_PAGE.fullmatch(back) else None
+    values["{{next_field}}"] = (
+        f'<input type="hidden" name="next" value="{escape(back)}">' if back else ""
+    )
+    values["{{next_query}}"] = f"&amp;next={escape(back)}" if back else ""
     values["{{error}}"] = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
     # Last, so nothing typed is read as a placeholder; kept after a failure, never the password.
     values["{{name_value}}"] = escape(name)
@@ -147,9 +175,12 @@ def _login_page(lang: str, *, error: str = "", name: str = "", status: int = 200
 
 
 @router.get("/login", include_in_schema=False, dependencies=[open_route()])
-def login_page(lang: AppLang = "pl") -> HTMLResponse:
-    """The login form (inputs `username` and `password`)."""
-    return _login_page(lang)
+def login_page(
+    lang: AppLang = "pl",
+    back: Annotated[str | None, Query(alias="next", max_length=200)] = None,
+) -> HTMLResponse:
+    """The login form (inputs `username` and `password`); `next`: the console page to return to."""
+    return _login_page(lang, back=back)
 
 
 @router.post("/login", include_in_schema=False, dependencies=[open_route()])
@@ -160,6 +191,7 @@ def login(
     username: Annotated[str, Form(max_length=64)],
     password: Annotated[str, Form(max_length=1024)],
     lang: Annotated[Literal["pl", "en", "uk"], Form()] = "pl",
+    back: Annotated[str, Form(alias="next", max_length=200)] = "",
 ) -> Response:
     """Start a browser session: HttpOnly SameSite=Strict cookie, Secure outside localhost."""
     if not web.same_origin(request):
@@ -173,10 +205,12 @@ def login(
     except (Unauthorized, RateLimited) as exc:
         limited = isinstance(exc, RateLimited)
         text = apptext.texts(lang)["login_limited" if limited else "login_failed"]
-        return _login_page(lang, error=text, name=username, status=429 if limited else 401)
+        status = 429 if limited else 401
+        return _login_page(lang, error=text, name=username, status=status, back=back)
     with db.session_scope(engine) as session:
         started = sessions.start(session, issued, settings=settings)
-    response = RedirectResponse(f"/app/?lang={lang}", status_code=303)
+    where = back if NEXT_PAGE.fullmatch(back) else "/app/"
+    response = RedirectResponse(f"{where}?lang={lang}", status_code=303)
     web.set_cookies(response, request, started)
     return response
 
@@ -260,7 +294,7 @@ def manifest(request: Request) -> Response:
 
 @router.get("/static/{name}", include_in_schema=False, dependencies=[open_route()])
 def own_file(request: Request, name: str) -> Response:
-    if name not in OWN:
+    if name not in OWN and name not in CONSOLE_OWN:
         msg = f"no app file {name}"
         raise NotFound(msg)
     return _file(request, WEB / name)
@@ -286,3 +320,81 @@ def map_file(request: Request, name: str) -> Response:
         msg = f"no map file {name}"
         raise NotFound(msg)
     return _file(request, path)
+
+
+# -- the office console (issue 12) ------------------------------------------------------------
+
+
+def _console_caller(found: MaybePrincipalDep) -> Principal | None:
+    """The signed-in account (None without a session): the page itself decides between the
+    login page, the no-access page and the console, instead of answering JSON errors."""
+    return found if isinstance(found, Principal) and found.user_id is not None else None
+
+
+# The console's pages hold no data (the page's script asks the guarded APIs for it); they are
+# shown to the roles that policy lets read ("console", "read"): see _console_page.
+_console_caller.guarded = ("console", "read")  # type: ignore[attr-defined]
+ConsoleCaller = Annotated[Principal | None, Depends(_console_caller)]
+
+
+def _console_nav(t: dict[str, str], lang: str, page: str) -> str:
+    items = []
+    for name in ("index", *CONSOLE_PAGES):
+        href = f"/app/console{'' if name == 'index' else '/' + name}?lang={lang}"
+        current = ' aria-current="page"' if name == page else ""
+        label = escape(t[f"console_page_{name}"])
+        items.append(f'<li><a href="{href}"{current} data-page="{name}">{label}</a></li>')
+    return "".join(items)
+
+
+def _fill(template: str, t: dict[str, str]) -> str:
+    """{{key}} → the escaped text of `key` in the page's language."""
+    return re.sub(r"\{\{(\w+)\}\}", lambda m: escape(t.get(m.group(1), m.group(0))), template)
+
+
+def _console_page(page: str, lang: str, who: Principal | None) -> Response:
+    if who is None:  # no session (or an ended one): log in, then come back here
+        here = "/app/console" + ("" if page == "index" else f"/{page}")
+        return RedirectResponse(f"/app/login?lang={lang}&next={here}", status_code=303)
+    t = apptext.texts(lang)  # type: ignore[arg-type]
+    allowed = policy.allowed(who.role, "console", "read")
+    name = page if allowed else "no-access"
+    content = _fill((CONSOLE_DIR / f"{name}.html").read_text(encoding="utf-8"), t)
+    script = f"console-{page}.js"
+    scripts = ['<script src="/app/static/console.js"></script>']
+    if allowed and (WEB / script).is_file():
+        scripts.append(f'<script src="/app/static/{script}"></script>')
+    shell = _fill((CONSOLE_DIR / "shell.html").read_text(encoding="utf-8"), t)
+    values = {  # the page's markup first: it may use [[lang]] too
+        "[[content]]": content,
+        "[[lang]]": lang,
+        "[[page]]": page if allowed else "no-access",
+        "[[title]]": escape(t[f"console_page_{page}"]),
+        "[[nav]]": _console_nav(t, lang, page) if allowed else "",
+        "[[scripts]]": "\n".join(scripts),
+    }
+    for key, value in values.items():
+        shell = shell.replace(key, value)
+    # Last, so nothing in an account's name is read as a placeholder.
+    shell = shell.replace("[[role]]", escape(who.role)).replace("[[who]]", escape(who.name))
+    return _html(shell, status=200 if allowed else 403, csp=CONSOLE_CSP)
+
+
+def _page_query(
+    plan: Annotated[uuid.UUID | None, Query(description="plan page: the plan shown")] = None,
+    day: Annotated[date | None, Query(description="patrols page: the day listed")] = None,
+) -> None:
+    """Query parameters the pages' own scripts read (declared, so they are not refused as
+    unknown); the server does not use them."""
+
+
+@router.get("/console", include_in_schema=False)
+def console_index(who: ConsoleCaller, lang: AppLang = "pl") -> Response:
+    """The console's menu: every page, who is signed in, language and logout."""
+    return _console_page("index", lang, who)
+
+
+@router.get("/console/{page}", include_in_schema=False, dependencies=[Depends(_page_query)])
+def console_page(page: ConsolePage, who: ConsoleCaller, lang: AppLang = "pl") -> Response:
+    """One console page (markup from api/web/console/{page}.html, data from the APIs)."""
+    return _console_page(page, lang, who)
