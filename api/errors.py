@@ -29,6 +29,14 @@ class ContentNotAcceptable(GeoOutreachError):
     """The asked-for export format does not fit the layer."""
 
 
+class Busy(GeoOutreachError):
+    """The server has no room for this work now (e.g. every core is solving): come back later."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
 log = logging.getLogger("geo_outreach.api")
 
 STATUS: dict[type[GeoOutreachError], int] = {
@@ -42,6 +50,7 @@ STATUS: dict[type[GeoOutreachError], int] = {
     ContentNotAcceptable: 422,
     RateLimited: 429,
     DatabaseUnavailable: 503,
+    Busy: 503,
     GeoOutreachError: 400,
 }
 
@@ -71,7 +80,7 @@ def install(app: FastAPI) -> None:
             headers["ETag"] = f'"{exc.current}"'
         if isinstance(exc, Unauthorized):
             headers["WWW-Authenticate"] = "Bearer"
-        if isinstance(exc, RateLimited):
+        if isinstance(exc, RateLimited | Busy):
             headers["Retry-After"] = str(exc.retry_after)
         return JSONResponse(body, status_code=_status(exc), headers=headers)
 

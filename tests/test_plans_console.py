@@ -7,6 +7,7 @@ Plans run the solver briefly (0.3 s) on the real Gdańsk walking network and the
 from __future__ import annotations
 
 import math
+import os
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -131,17 +132,25 @@ def test_a_plan_is_stored_and_read_back(api: Api, base: dict[str, Any]) -> None:
     assert summary["sites_covered"] == len(_stops(base)) > 0
     assert set(base["gpx"]) <= {"Północ <b>1</b>", "Południe"}
     listed = api.client.get("/plans", headers=h).json()
-    assert listed[0]["id"] == base["id"] or base["id"] in {p["id"] for p in listed}
-    created = [p["created_at"] for p in listed]
-    assert created == sorted(created, reverse=True)
+    # The module's first plan, and every request made so far was refused: the only one listed.
+    assert len(listed) == _plan_count(api) == 1
+    assert {k: v for k, v in listed[0].items() if k != "created_at"} == {
+        "id": base["id"],
+        "parent_id": None,
+        "mode": "streetwork",
+        "day": base["request"]["day"],
+        "created_by": "api:test-coordinator",
+        "published": False,
+        "summary": base["summary"],
+    }
     assert api.client.get(f"/plans/{uuid.uuid4()}", headers=h).status_code == 404
-    reads = _scalar(
-        api,
+    reads = (
         "SELECT count(*) FROM audit_log WHERE layer = 'sleeping_sites' AND action = 'read' "
-        "AND detail->>'purpose' = 'plan' AND detail->'plans' ? :id",
-        id=base["id"],
+        "AND detail->>'purpose' = 'plan' AND detail->'plans' ? :id"
     )
-    assert reads >= 1
+    before = _scalar(api, reads, id=base["id"])
+    assert api.client.get(f"/plans/{base['id']}", headers=h).status_code == 200
+    assert _scalar(api, reads, id=base["id"]) == before + 1
 
 
 def test_exclude_keeps_the_rest_of_the_request(api: Api, base: dict[str, Any]) -> None:
@@ -176,15 +185,58 @@ def test_require_puts_a_left_out_site_on_a_route(api: Api, base: dict[str, Any])
     assert code not in {lo["code"] for lo in child["summary"]["left_out"]}
 
 
+def _audited(api: Api, where: str) -> int:
+    return int(_scalar(api, f"SELECT count(*) FROM audit_log WHERE {where}"))
+
+
+SITES_READ = (
+    "layer = 'sleeping_sites' AND action = 'read' AND detail->>'purpose' = 'plan streetwork'"
+)
+REFUSED = (
+    "layer = 'sleeping_sites' AND outcome = 'refused' AND detail->>'endpoint' LIKE '%resolve%'"
+)
+
+
 def test_more_required_sites_than_fit_are_refused(api: Api, base: dict[str, Any]) -> None:
     left = [lo["site_id"] for lo in base["summary"]["left_out"] if lo["reason"] != "unreachable"]
     before = _plan_count(api)
+    read, refused = _audited(api, SITES_READ), _audited(api, REFUSED)
     response = api.client.post(
         f"/plans/{base['id']}/resolve", json={"require": left}, headers=api.headers("coordinator")
     )
     assert response.status_code == 422 and "require" in response.text, response.text
     assert "do not fit" in response.text
     assert _plan_count(api) == before
+    # The sites were read before the solve refused: that read stays in the record (it was
+    # committed before solving), and so does the refusal.
+    assert _audited(api, SITES_READ) == read + 1
+    assert _audited(api, REFUSED) == refused + 1
+
+
+def test_a_plan_is_refused_at_once_while_every_solver_is_busy(
+    api: Api, base: dict[str, Any]
+) -> None:
+    """One solve per core in the process: a request that finds them all taken is answered 503
+    with Retry-After at once (it would wait forever here, the test holds every slot)."""
+    from api.routes import plans as plan_routes
+
+    taken = 0
+    while plan_routes.SOLVES.acquire(blocking=False):
+        taken += 1
+    try:
+        assert taken == (os.cpu_count() or 1)
+        before = _plan_count(api)
+        for url, body in (("/plans", _tonight()), (f"/plans/{base['id']}/resolve", {})):
+            response = api.client.post(url, json=body, headers=api.headers("coordinator"))
+            assert response.status_code == 503, response.text
+            assert response.headers["retry-after"] == "10"
+            assert response.json() == {
+                "detail": f"the planner is busy ({taken} plan(s) being solved); try again shortly"
+            }
+        assert _plan_count(api) == before
+    finally:
+        for _ in range(taken):
+            plan_routes.SOLVES.release()
 
 
 def test_the_solver_keeps_a_locked_site_for_its_team() -> None:
@@ -363,6 +415,35 @@ def test_publish_gives_the_members_their_route_tonight(api: Api) -> None:
     finally:
         member.__exit__(None, None, None)
         outsider.__exit__(None, None, None)
+
+
+def test_publish_checks_the_crews_again(api: Api) -> None:
+    """An account changed after the plan was made (to a role that does not go on patrols, or
+    switched off) is refused at publishing: 422 on crews naming it, nothing stored."""
+    name = "sw-changes-later"
+    with db.session_scope(api.engine) as s:
+        auth.add_user(s, name=name, role="streetworker", password=PASSWORD, actor="test")
+    body = {**_tonight(), "crews": [{"name": "A", "members": [name]}, {"name": "B"}]}
+    plan = _post(api, "/plans", body)
+    h = api.headers("coordinator")
+    patrols = int(_scalar(api, "SELECT count(*) FROM patrols"))
+    changes: list[tuple[dict[str, Any], str]] = [
+        ({"role": "ngo"}, f"'{name}' is ngo: only streetworker, coordinator, partner accounts go on patrols (crew 'A')"),
+        ({"role": "streetworker", "active": False}, f"the account '{name}' is deactivated (crew 'A')"),
+    ]  # fmt: skip
+    for change, fault in changes:
+        with db.session_scope(api.engine) as s:
+            auth.update_user(s, name=name, actor_name="test", **change)
+        response = api.client.post(f"/plans/{plan['id']}/publish", headers=h)
+        assert response.status_code == 422, response.text
+        assert response.json()["problems"] == [{"field": "crews", "fault": fault}]
+        assert _scalar(api, "SELECT count(*) FROM patrols") == patrols
+        assert api.client.get(f"/plans/{plan['id']}", headers=h).json()["published"] is False
+    with db.session_scope(api.engine) as s:
+        auth.update_user(s, name=name, actor_name="test", active=True)
+    response = api.client.post(f"/plans/{plan['id']}/publish", headers=h)
+    assert response.status_code == 200, response.text
+    assert [p["members"] for p in response.json()["patrols"] if p["team"] == 1] == [[name]]
 
 
 def test_a_streetworker_is_refused_every_plans_route(api: Api, base: dict[str, Any]) -> None:

@@ -3,16 +3,21 @@ the office console can show them again, re-solve with changes, compare and publi
 
 from __future__ import annotations
 
+import os
 import re
+import threading
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
-from api.deps import Ctx, guard, street_tiles
+from api.deps import Ctx, guard, outcome_of, street_tiles
+from api.errors import Busy
 from geo_outreach.core.i18n import Lang
 from geo_outreach.mapping import render
 from geo_outreach.routing import exports as plan_export
@@ -32,6 +37,12 @@ _RELATIVE = re.compile(r'(?<=src=")assets/|(?<=href=")assets/|(?<=")tiles/(?=\{z
 FRAMED = {"X-Frame-Options": "SAMEORIGIN", "Cache-Control": "no-store"}
 
 __all__ = ["PlanIn", "ResolveIn"]  # the request bodies live with the domain (re-solve merges)
+# One solve per core in this process: a plan request that finds them all busy is answered 503
+# at once instead of waiting, a worker thread held, behind seconds of solver time (the CLI's
+# longer runs are not counted here).
+SOLVERS = os.cpu_count() or 1
+SOLVES = threading.BoundedSemaphore(SOLVERS)
+RETRY_AFTER_S = 10  # about one plan of the API's longest budget
 
 
 class PlanOut(BaseModel):
@@ -85,18 +96,36 @@ def _out(row: StoredPlan) -> PlanOut:
     )
 
 
-@router.post("/plans")
+def _solved(ctx: Ctx, read: Callable[[Session], stored.Ready]) -> PlanOut:
+    """Check and read the sites in one transaction (their audit row is committed whatever the
+    solve says), solve with none open, keep the plan in another; one solve per core at most."""
+    if not SOLVES.acquire(blocking=False):
+        msg = f"the planner is busy ({SOLVERS} plan(s) being solved); try again shortly"
+        raise Busy(msg, retry_after=RETRY_AFTER_S)
+    try:
+        with ctx.tx() as tx:
+            tx.action = "read"
+            ready = read(tx.session)
+        try:
+            plan = stored.solve(ready, pbf=ctx.settings.pbf, cache_dir=ctx.settings.cache_dir)
+        except Exception as exc:  # recorded as ctx.tx records a failed request
+            ctx.audit(outcome=outcome_of(exc), ids=[], detail={"error": type(exc).__name__})
+            raise
+        with ctx.tx() as tx:
+            row = stored.keep(tx.session, ready, plan, actor=ctx.actor, role=ctx.principal.role)
+            return _out(row)
+    finally:
+        SOLVES.release()
+
+
+@router.post("/plans", responses={503: {"description": "every solver is busy: Retry-After"}})
 def create_plan(body: PlanIn, ctx: Annotated[Ctx, guard("plans", "create")]) -> PlanOut:
     """Plan the routes and keep the plan (the sites read for it are recorded in the audit log).
 
     A field the planner cannot use (e.g. akcja-zima without a temperature at or below −10 °C,
     crews not one per team, a required site that does not fit) is answered 422, naming it."""
-    s, role = ctx.settings, ctx.principal.role
-    with ctx.tx() as tx:
-        row = stored.create(
-            tx.session, body, pbf=s.pbf, cache_dir=s.cache_dir, actor=ctx.actor, role=role
-        )
-        return _out(row)
+    actor, role = ctx.actor, ctx.principal.role
+    return _solved(ctx, lambda s: stored.prepare(s, body, actor=actor, role=role))
 
 
 @router.get("/plans")
@@ -129,16 +158,17 @@ def get_plan(plan_id: PlanId, ctx: Annotated[Ctx, guard("plans", "read")]) -> Pl
         return _out(row)
 
 
-@router.post("/plans/{plan_id}/resolve")
+@router.post(
+    "/plans/{plan_id}/resolve",
+    responses={503: {"description": "every solver is busy: Retry-After"}},
+)
 def resolve_plan(
     plan_id: PlanId, body: ResolveIn, ctx: Annotated[Ctx, guard("plans", "create")]
 ) -> PlanOut:
     """Solve again with the sent fields changed and the rest of the stored request kept; the
     answer is a new stored plan whose parent is this one."""
-    s, who = ctx.settings, {"actor": ctx.actor, "role": ctx.principal.role}
-    with ctx.tx() as tx:
-        row = stored.resolve(tx.session, plan_id, body, pbf=s.pbf, cache_dir=s.cache_dir, **who)
-        return _out(row)
+    actor, role = ctx.actor, ctx.principal.role
+    return _solved(ctx, lambda s: stored.prepare_resolve(s, plan_id, body, actor=actor, role=role))
 
 
 @router.post("/plans/{plan_id}/publish", responses={409: {"description": "already published"}})

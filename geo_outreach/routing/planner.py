@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import itertools
 import math
+import time as clock
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -45,6 +47,11 @@ PROFILE: dict[str, nw.Profile] = {
 MANDATORY_PRIZE = 10_000_000  # far above any travel cost: cover every mandatory site you can
 TEAMS = (1, 50)  # how many teams one plan may have (the API's schema states the same bounds)
 SOLVER_SECONDS = (0.1, 600.0)
+# The least time one solve of the extra-teams search gets: with less PyVRP rarely finds a
+# feasible plan, so the search stops there and reports the bound it has.
+MIN_SOLVE_SECONDS = 0.2
+# How sure the "more teams needed" count is (see ExtraTeams).
+Bound = Literal["exact", "at_most", "at_least"]
 
 
 @dataclass(frozen=True)
@@ -338,7 +345,9 @@ def build(
     return Built(problem, req, reachable, unreachable, matrix, depot, net, never, excluded)
 
 
-def to_plan(built: Built, solution: vrp.Solution, *, extra_teams: int = 0) -> Plan:
+def to_plan(
+    built: Built, solution: vrp.Solution, *, extra_teams: int = 0, extra_bound: Bound = "exact"
+) -> Plan:
     req = built.request
     # A plan is stored in Polish, the source language; maps show the default team name in theirs.
     _ = translator("pl").gettext
@@ -412,7 +421,17 @@ def to_plan(built: Built, solution: vrp.Solution, *, extra_teams: int = 0) -> Pl
         )
         notes.append(never % {"n": len(built.never)})
     if extra_teams:
-        more = _("Do objęcia wszystkich miejsc potrzeba jeszcze %(n)d zespołów.")
+        more = {
+            "exact": _("Do objęcia wszystkich miejsc potrzeba jeszcze %(n)d zespołów."),
+            "at_most": _(
+                "Do objęcia wszystkich miejsc wystarczy jeszcze najwyżej %(n)d zespołów: "
+                "czas obliczeń skończył się przed ustaleniem dokładnej liczby."
+            ),
+            "at_least": _(
+                "Do objęcia wszystkich miejsc potrzeba jeszcze co najmniej %(n)d zespołów: "
+                "dokładnej liczby nie ustalono w czasie obliczeń."
+            ),
+        }[extra_bound]
         notes.append(more % {"n": extra_teams})
     return Plan(
         mode=req.mode,
@@ -440,31 +459,54 @@ def _check_required(built: Built, solution: vrp.Solution) -> None:
     raise invalid(field_name, msg)
 
 
-def extra_teams_needed(built: Built, *, seconds: float, seed: int, limit: int = 64) -> int:
-    """How many more teams would cover every mandatory reachable site.
+@dataclass(frozen=True)
+class ExtraTeams:
+    """How many more teams would cover every mandatory site: `exact`, or when the time budget
+    ran out the best bound known: `at_most` once some number was seen to cover them all,
+    `at_least` before that (or at the search's limit)."""
+
+    count: int
+    bound: Bound = "exact"
+
+
+def extra_teams_needed(built: Built, *, seconds: float, seed: int, limit: int = 64) -> ExtraTeams:
+    """How many more teams would cover every mandatory reachable site, within `seconds` in all.
 
     Starts from a lower bound (the work divided by the shift), then doubles and bisects, so a
-    handful of solves answer even when many teams are missing.
+    handful of solves answer even when many teams are missing. The solves share the one budget
+    (each gets what is left divided by the solves still expected, at least MIN_SOLVE_SECONDS);
+    when it runs out the search stops with the bound it has. With a fixed iteration count
+    (the CLI's reproducible runs) every solve does that work and the clock does not stop it.
     """
     problem = built.problem
     # However the plan told its teams apart, more teams are asked of one kind of team.
     base = replace(problem.teams[0], count=sum(t.count for t in problem.teams))
     mandatory = {i for i, c in enumerate(built.sites) if c.mandatory} - built.never
     if not mandatory:
-        return 0
+        return ExtraTeams(0)
+    iterations = built.request.iterations
+    deadline = clock.monotonic() + seconds
+
+    def share(steps: int) -> float | None:
+        """The next solve's part of what is left; None: too little is left for a solve."""
+        if iterations:
+            return seconds
+        left = deadline - clock.monotonic()
+        return None if left < MIN_SOLVE_SECONDS else max(MIN_SOLVE_SECONDS, left / steps)
 
     # Only the mandatory sites, each required: a feasible solution is a yes.
     required = [
         replace(problem.sites[i], required=True, prize=0, teams=None) for i in sorted(mandatory)
     ]
 
-    def covers(extra: int) -> bool:
+    def covers(extra: int, budget: float) -> bool:
         team = replace(base, count=base.count + extra)
         trial = vrp.Problem(problem.duration, problem.cost, required, [team], problem.xy)
-        solution = vrp.solve_problem(
-            trial, seconds=seconds, seed=seed, iterations=built.request.iterations
-        )
+        solution = vrp.solve_problem(trial, seconds=budget, seed=seed, iterations=iterations)
         return solution.feasible and not solution.unplanned
+
+    def halvings(low: int, high: int) -> int:
+        return math.ceil(math.log2(high - low + 1))
 
     duration = problem.duration.astype(float)
     np.fill_diagonal(duration, np.inf)
@@ -474,31 +516,47 @@ def extra_teams_needed(built: Built, *, seconds: float, seed: int, limit: int = 
     )
     low = max(1, math.ceil(work / max(1, base.max_duration)) - base.count)
     high = low
-    while not covers(high):
+    while True:
+        # This solve, perhaps one more doubling, then the bisection it leaves open.
+        budget = share(2 + halvings(0, high))
+        if budget is None:
+            return ExtraTeams(low, "at_least")
+        if covers(high, budget):
+            break
         if high >= limit:
-            return limit
+            return ExtraTeams(limit, "at_least")
         low, high = high + 1, min(limit, high * 2)
     while low < high:  # covers(high) holds; find the smallest that does
+        budget = share(halvings(low, high))
+        if budget is None:
+            return ExtraTeams(high, "at_most")
         mid = (low + high) // 2
-        if covers(mid):
+        if covers(mid, budget):
             high = mid
         else:
             low = mid + 1
-    return high
+    return ExtraTeams(high)
 
 
-def make_plan(
+@dataclass(frozen=True)
+class Prepared:
+    """What a plan needs from the database, read (and audited) before the solve: the solve
+    itself needs no connection, so it holds no transaction open."""
+
+    request: PlanRequest
+    candidates: list[Candidate]
+    depot: tuple[float, float]
+
+
+def prepare(
     session: Session,
     req: PlanRequest,
     *,
-    pbf: Path,
-    cache_dir: Path | None,
     actor: str,
     role: str,
     progress: Callable[[str], None] = lambda _: None,
-) -> Plan:
-    """Everything from the database to a Plan; the API and the CLI both call this (each says
-    who asks: actor and role go into the audit row of the sites read)."""
+) -> Prepared:
+    """The request checked, its sites read (the audit row says who asked) and the depot."""
     validate(req)
     if req.mode == "sos-bus":
         msg = "sos-bus plans come from geo_outreach.routing.bus.coverage (stop times, coverage)"
@@ -518,26 +576,54 @@ def make_plan(
         msg = f"no sites to visit for {req.mode}"
         raise GeoOutreachError(msg)
     centre = (float(np.mean([c.lon for c in cands])), float(np.mean([c.lat for c in cands])))
-    depot = req.depot or default_depot(session, centre)
+    return Prepared(req, cands, req.depot or default_depot(session, centre))
+
+
+def solve(
+    ready: Prepared,
+    *,
+    pbf: Path,
+    cache_dir: Path | None,
+    progress: Callable[[str], None] = lambda _: None,
+) -> Plan:
+    """The network, the solve and, for the modes that must cover every site, how many more
+    teams would; `req.seconds` for the plan and as much again, in all, for that count."""
+    req = ready.request
     progress(f"{PROFILE[req.mode]} network from {pbf.name} …")
     net = nw.load_network(pbf, PROFILE[req.mode], cache_dir=cache_dir)
-    progress(f"travel-time matrix for {len(cands) + 1} points …")
-    built = build(cands, req, net, depot=depot, now=req.window[0])
+    progress(f"travel-time matrix for {len(ready.candidates) + 1} points …")
+    built = build(ready.candidates, req, net, depot=ready.depot, now=req.window[0])
     progress(f"solving for {req.teams} team(s), {req.seconds:g} s …")
     solution = vrp.solve_problem(
         built.problem, seconds=req.seconds, seed=req.seed, iterations=req.iterations
     )
     _check_required(built, solution)
-    extra = 0
+    extra = ExtraTeams(0)
     if req.mode in ("akcja-zima", "inspection"):
         missing = [
             i for i in solution.unplanned if built.sites[i].mandatory and i not in built.never
         ]
         if missing:
             progress(f"{len(missing)} mandatory site(s) not covered: how many more teams …")
-            extra = extra_teams_needed(built, seconds=max(0.5, req.seconds / 2), seed=req.seed)
+            extra = extra_teams_needed(built, seconds=req.seconds, seed=req.seed)
     progress("route geometry along the streets …")
-    return to_plan(built, solution, extra_teams=extra)
+    return to_plan(built, solution, extra_teams=extra.count, extra_bound=extra.bound)
+
+
+def make_plan(
+    session: Session,
+    req: PlanRequest,
+    *,
+    pbf: Path,
+    cache_dir: Path | None,
+    actor: str,
+    role: str,
+    progress: Callable[[str], None] = lambda _: None,
+) -> Plan:
+    """Everything from the database to a Plan; the CLI and the winter check call this (each
+    says who asks: actor and role go into the audit row of the sites read)."""
+    ready = prepare(session, req, actor=actor, role=role, progress=progress)
+    return solve(ready, pbf=pbf, cache_dir=cache_dir, progress=progress)
 
 
 def store_plan(

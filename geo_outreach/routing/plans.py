@@ -10,6 +10,8 @@ shows as "my route tonight" in the field app. Plans hold site positions: every r
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -26,20 +28,18 @@ from pydantic import (
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, defer
 
+from geo_outreach.accounts.users import _member_fault as member_fault
 from geo_outreach.core.errors import Conflict, NotFound, invalid
 from geo_outreach.core.plan import LeftOut, Plan, PlannedStop, TeamRoute
-from geo_outreach.core.policy import PARTNER_PATROL_KIND
 from geo_outreach.routing import planner
 from geo_outreach.routing.exports import MODE_KIND
 from layers import audit
-from layers.accounts import PatrolMember, user_by_name
+from layers.accounts import PatrolMember, User
 from layers.models import Patrol, StoredPlan
 from layers.rules import PlannedOn
 
 LIST_LIMIT = 50
 MAX_SITES = 1000  # require / exclude / lock: more than any city's site list
-# Who may be on a team's patrol: outreach staff; partners only on joint patrols.
-MEMBER_ROLES = frozenset({"streetworker", "coordinator"})
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
 
@@ -311,38 +311,55 @@ def summarise(plan: Plan, *, teams: int, crews: list[dict[str, Any]] | None) -> 
 # -- make, keep, read -----------------------------------------------------------------------
 
 
-def _check_members(session: Session, crews: list[CrewIn] | None, mode: str) -> None:
-    """Every member is an active account that may go on this kind of patrol."""
-    kind = MODE_KIND[mode]
-    for crew in crews or ():
-        for name in crew.members:
-            user = user_by_name(session, name)
-            if user is None or not user.active:
-                msg = f"no active account '{name}' (crew '{crew.name}')"
-                raise invalid("crews", msg)
-            partner_ok = user.role == "partner" and kind == PARTNER_PATROL_KIND
-            if user.role not in MEMBER_ROLES and not partner_ok:
-                msg = (
-                    f"'{name}' is a {user.role} account: crews are streetworkers and "
-                    f"coordinators (partners on joint patrols only)"
-                )
-                raise invalid("crews", msg)
+Crews = Iterable[tuple[str, Sequence[str]]]  # (crew name, member account names)
 
 
-def create(
+def _check_members(session: Session, crews: Crews, *, mode: str) -> dict[str, User]:
+    """Every member may go on this mode's patrols (the rule of accounts.users, the same for
+    patrol members): checked when a plan is made and again when it is published, since an
+    account may be changed or switched off in between. The accounts, by name."""
+    listed = [(crew, name) for crew, names in crews for name in names]
+    wanted = {name for _, name in listed}
+    users = {u.name: u for u in session.scalars(select(User).where(User.name.in_(wanted)))}
+    for crew, name in listed:
+        fault = member_fault(users.get(name), name, MODE_KIND[mode])
+        if fault:
+            msg = f"{fault} (crew '{crew}')"
+            raise invalid("crews", msg)
+    return users
+
+
+@dataclass(frozen=True)
+class Ready:
+    """A plan request read and checked in one transaction, to be solved outside any."""
+
+    body: PlanIn
+    prepared: planner.Prepared
+    parent_id: uuid.UUID | None = None
+
+
+def prepare(
     session: Session,
     body: PlanIn,
     *,
-    pbf: Path,
-    cache_dir: Path | None,
     actor: str,
     role: str,
     parent_id: uuid.UUID | None = None,
-) -> StoredPlan:
-    """Solve and keep the plan (the sites read for it are audited by the planner)."""
-    _check_members(session, body.crews, body.mode)
-    req = request_of(body)
-    plan = planner.make_plan(session, req, pbf=pbf, cache_dir=cache_dir, actor=actor, role=role)
+) -> Ready:
+    """The crews checked and the sites read (audited by the planner)."""
+    _check_members(session, ((c.name, c.members) for c in body.crews or ()), mode=body.mode)
+    ready = planner.prepare(session, request_of(body), actor=actor, role=role)
+    return Ready(body, ready, parent_id)
+
+
+def solve(ready: Ready, *, pbf: Path, cache_dir: Path | None) -> Plan:
+    """The solve: no database (so no transaction held for its seconds)."""
+    return planner.solve(ready.prepared, pbf=pbf, cache_dir=cache_dir)
+
+
+def keep(session: Session, ready: Ready, plan: Plan, *, actor: str, role: str) -> StoredPlan:
+    """Store the solved plan with the request that made it."""
+    body, parent_id = ready.body, ready.parent_id
     request = body.model_dump(mode="json")
     row = StoredPlan(
         parent_id=parent_id,
@@ -491,22 +508,14 @@ def merged(row: StoredPlan, change: ResolveIn) -> PlanIn:
         raise invalid(field_name, fault) from None
 
 
-def resolve(
-    session: Session,
-    plan_id: uuid.UUID,
-    change: ResolveIn,
-    *,
-    pbf: Path,
-    cache_dir: Path | None,
-    actor: str,
-    role: str,
-) -> StoredPlan:
-    """A new plan from a stored one's request with some fields changed; its parent is the old."""
+def prepare_resolve(
+    session: Session, plan_id: uuid.UUID, change: ResolveIn, *, actor: str, role: str
+) -> Ready:
+    """A new plan from a stored one's request with some fields changed; its parent is the old
+    (read and checked here; solved and kept as `solve` and `keep` say)."""
     row = get(session, plan_id)
     body = merged(row, change)
-    return create(
-        session, body, pbf=pbf, cache_dir=cache_dir, actor=actor, role=role, parent_id=row.id
-    )
+    return prepare(session, body, actor=actor, role=role, parent_id=row.id)
 
 
 def compare(
@@ -533,6 +542,8 @@ def publish(session: Session, plan_id: uuid.UUID, *, actor: str, role: str) -> d
     if not plan.routes:
         msg = "the plan has no route to publish"
         raise invalid("plan_id", msg)
+    crews: list[dict[str, Any]] = row.request.get("crews") or []
+    users = _check_members(session, ((c["name"], c["members"]) for c in crews), mode=plan.mode)
     named = members(row)
     sizes = {n: len(names) for n, names in named.items() if names}
     ids = planner.store_plan(
@@ -542,7 +553,10 @@ def publish(session: Session, plan_id: uuid.UUID, *, actor: str, role: str) -> d
     out = []
     for route, patrol_id in zip(plan.routes, ids, strict=True):
         names = named.get(route.team, [])
-        _assign(session, patrol_id, names, kind=MODE_KIND[plan.mode], actor=actor)
+        session.add_all(
+            PatrolMember(patrol_id=patrol_id, user_id=users[name].id, assigned_by=actor)
+            for name in names
+        )
         out.append(
             {
                 "id": str(patrol_id),
@@ -572,20 +586,3 @@ def publish(session: Session, plan_id: uuid.UUID, *, actor: str, role: str) -> d
         },
     )
     return {"plan_id": str(row.id), "patrols": out}
-
-
-def _assign(
-    session: Session, patrol_id: uuid.UUID, names: list[str], *, kind: str, actor: str
-) -> None:
-    """Put the accounts on the patrol (the rules of accounts.users.assign_patrol: the account
-    exists, and a partner joins joint patrols only), checked again at publishing."""
-    for name in names:
-        user = user_by_name(session, name)
-        if user is None or not user.active:
-            msg = f"no active account '{name}'"
-            raise invalid("crews", msg)
-        if user.role == "partner" and kind != PARTNER_PATROL_KIND:
-            msg = f"partners join joint patrols only; '{name}' is a partner"
-            raise invalid("crews", msg)
-        session.add(PatrolMember(patrol_id=patrol_id, user_id=user.id, assigned_by=actor))
-    session.flush()
