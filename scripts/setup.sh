@@ -26,7 +26,8 @@ for dir in /usr/share/postgresql/*/extension; do
 done
 
 missing=()
-for pkg in acl; do installed "$pkg" || missing+=("$pkg"); done
+# age: the embedded cluster's archive_command encrypts WAL segments with it (issue 16).
+for pkg in acl age; do installed "$pkg" || missing+=("$pkg"); done
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 if [ "$want_test" -eq 1 ] && ! command -v chromium >/dev/null; then missing+=(chromium); fi
 # npm installs the field app's pinned browser libraries (below).

@@ -122,8 +122,8 @@ def db_start() -> None:
     if settings.wal_archive:  # issue 16: point-in-time recovery
         from geo_outreach.ops import pitr
 
-        pitr.enable(cluster, settings.archive_dir)
-        typer.echo(f"WAL archived into {pitr.wal_dir(settings.archive_dir)}")
+        pitr.enable(cluster, settings.archive_dir, key=_backup_key(settings))
+        typer.echo(f"WAL archived, encrypted, into {pitr.wal_dir(settings.archive_dir)}")
     typer.echo(f"running: {cluster.data_dir} on 127.0.0.1:{cluster.state().port}")
 
 
@@ -239,27 +239,47 @@ def _embedded_archive(settings: Settings) -> LocalPostgres:
     if not settings.wal_archive:
         _say("set GEO_OUTREACH_WAL_ARCHIVE=true (then 'geo-outreach db start') first")
         raise typer.Exit(2)
-    from geo_outreach.ops import pitr
+    from geo_outreach.ops import backup, pitr
 
+    backup.check_key(_backup_key(settings))  # refused before the cluster is even started
     cluster = db.local_cluster(settings)
     cluster.start()
-    pitr.enable(cluster, settings.archive_dir)
+    pitr.enable(cluster, settings.archive_dir, key=_backup_key(settings))
     return cluster
 
 
 @db_app.command("basebackup")
-def db_basebackup() -> None:
-    """A base backup of the embedded cluster for point-in-time recovery (issue 16)."""
+def db_basebackup(
+    keep: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="keep the newest N base backups and the WAL they need "
+            "(default GEO_OUTREACH_BASEBACKUP_KEEP)",
+        ),
+    ] = None,
+) -> None:
+    """An encrypted base backup of the embedded cluster for point-in-time recovery (issue 16);
+    older ones beyond --keep and the archived WAL only they needed are deleted."""
     from geo_outreach.ops import pitr
 
     settings = _settings()
     cluster = _embedded_archive(settings)
-    folder = pitr.take_base_backup(cluster, settings.archive_dir)
-    typer.echo(f"base backup in {folder}")
+    done = pitr.take_base_backup(
+        cluster,
+        settings.archive_dir,
+        key=_backup_key(settings),
+        keep=keep or settings.basebackup_keep,
+        log=_say,
+    )
+    typer.echo(
+        f"base backup in {done.folder / pitr.BASE_FILE} ({done.file_bytes} bytes, encrypted, "
+        f"mode 0600); {len(done.removed)} older base backups and WAL segments removed"
+    )
 
 
-def _restore_to_time(settings: Settings, when: str) -> None:
-    from geo_outreach.ops import pitr
+def _restore_to_time(settings: Settings, when: str, *, discard_previous: bool) -> None:
+    from geo_outreach.ops import pitr, retention
 
     try:
         target = datetime.fromisoformat(when)
@@ -267,13 +287,38 @@ def _restore_to_time(settings: Settings, when: str) -> None:
         _say(f"error: --to-time: '{when}' is not an ISO time, e.g. 2026-01-31T22:00:00+01:00")
         raise typer.Exit(2) from None
     cluster = _embedded_archive(settings)
+    policy = retention.RetentionPolicy(
+        note_months=settings.retention_note_months,
+        login_days=settings.retention_login_days,
+        idempotency_days=settings.retention_idempotency_days,
+        audit_years=settings.retention_audit_years,
+        alert_days=settings.alert_keep_days,
+    )
     done = pitr.restore_to_time(
-        cluster, settings.archive_dir, target=target, actor=_actor(), log=_say
+        cluster,
+        settings.archive_dir,
+        target=target,
+        key=_backup_key(settings),
+        redo=pitr.Redo(policy=policy, service_area=settings.service_area),
+        actor=_actor(),
+        log=_say,
     )
-    typer.echo(
-        f"restored to {done.target.isoformat()} from base backup {done.base.name}; the cluster "
-        f"as it was is kept in {done.kept} (remove it once you have checked)"
-    )
+    typer.echo(f"restored to {done.target.isoformat()} from base backup {done.base.name}")
+    if done.retention is not None:
+        typer.echo(
+            f"redacted again: {done.redactions} notes/site texts redacted after that time; "
+            f"retention run: {done.retention.notes_redacted} visit notes older than "
+            f"{policy.note_months} months redacted"
+        )
+    if discard_previous:
+        pitr.remove_kept(done)
+        typer.echo(f"the cluster as it was before the restore ({done.kept}) was deleted")
+    else:
+        typer.echo(
+            f"the cluster as it was before the restore is kept in {done.kept}: it holds "
+            "UNREDACTED data; delete it once you have checked (or restore with "
+            "--discard-previous)"
+        )
 
 
 @db_app.command("restore")
@@ -288,6 +333,10 @@ def db_restore(
         str | None,
         typer.Option(help="instead: the embedded cluster as it was then (WAL archive, issue 16)"),
     ] = None,
+    discard_previous: Annotated[
+        bool,
+        typer.Option(help="with --to-time: delete the cluster as it was before (unredacted)"),
+    ] = False,
 ) -> None:
     """Restore a backup into an empty database (refuses a non-empty one unless --force), or
     with --to-time the whole embedded cluster to a moment (point-in-time recovery)."""
@@ -295,7 +344,7 @@ def db_restore(
 
     settings = _settings()
     if to_time is not None and file is None:
-        _restore_to_time(settings, to_time)
+        _restore_to_time(settings, to_time, discard_previous=discard_previous)
         return
     if file is None or to_time is not None:
         _say("error: give either a backup FILE or --to-time")

@@ -506,18 +506,63 @@ class LocalPostgres:
         folder.chmod(0o700)
         return folder
 
-    def enable_wal_archive(self, folder: Path) -> bool:
-        """Every finished WAL segment is copied into `folder` (never over an existing file, via
-        a temporary name so no half segment carries a good name), and a quiet cluster still
-        switches segments every minute. Restarts a running cluster when archiving was off
-        (archive_mode needs it); True when the settings changed."""
-        folder = self._own_folder(folder)
-        if "'" in str(folder) or '"' in str(folder):
-            msg = f"the WAL archive folder must not contain quotes: {folder}"
+    def _run_binary(
+        self, args: Sequence[str], *, stdin: bytes | None = None, extra_env: dict[str, str]
+    ) -> bytes:
+        """Like _run, for a tool whose input or output is bytes (a tar stream); its output."""
+        kwargs: dict[str, object] = {}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+        env["LC_ALL"] = "C.UTF-8"
+        env.update(extra_env)
+        if self.as_root:
+            owner = self._owner()
+            kwargs = {"user": owner.pw_uid, "group": owner.pw_gid, "extra_groups": []}
+            env["HOME"] = owner.pw_dir
+        proc = subprocess.run(
+            list(args),
+            input=stdin,
+            capture_output=True,
+            env=env,
+            cwd=self.data_dir if self.data_dir.exists() else None,
+            check=False,
+            **kwargs,  # type: ignore[call-overload]
+        )
+        if proc.returncode != 0:
+            err = proc.stderr.decode(errors="replace").strip()[-2000:]
+            msg = f"{Path(args[0]).name} failed ({proc.returncode}): {err}"
             raise DatabaseUnavailable(msg)
-        target = f"{folder}/%f"
+        out: bytes = proc.stdout
+        return out
+
+    def private_file(self, path: Path, data: bytes) -> None:
+        """A file only the cluster's OS user can read (mode 0400), e.g. the key that opens the
+        WAL archive while a recovery replays it."""
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+        if self.as_root:
+            owner = self._owner()
+            os.chown(path, owner.pw_uid, owner.pw_gid)
+
+    def enable_wal_archive(self, folder: Path, *, recipient: str, age: Path) -> bool:
+        """Every finished WAL segment is encrypted with age to `recipient` (a public key: the
+        server holds nothing that opens the archive) into `folder` as <segment>.age, never over
+        an existing file and via a temporary name so no half segment carries a good name; a
+        quiet cluster still switches segments every minute. Restarts a running cluster when
+        archiving was off or changed (archive_mode needs it); True when the settings changed."""
+        folder = self._own_folder(folder)
+        if "'" in str(folder) or '"' in str(folder) or "'" in str(age) or '"' in str(age):
+            msg = f"the WAL archive folder and the age tool must not contain quotes: {folder}"
+            raise DatabaseUnavailable(msg)
+        if not re.fullmatch(r"age1[0-9a-z]{20,100}", recipient):
+            msg = "the WAL archive's recipient is not an age public key"
+            raise DatabaseUnavailable(msg)
+        target = f"{folder}/%f.age"
         command = (
-            f'test ! -f "{target}" && cp "%p" "{target}.part" && mv "{target}.part" "{target}"'
+            f'test ! -f "{target}" && "{age}" -r {recipient} -o "{target}.part" "%p" '
+            f'&& mv "{target}.part" "{target}"'
         )
         lines = (
             f"{ARCHIVE_MARK}\n"
@@ -534,25 +579,21 @@ class LocalPostgres:
         with conf.open("a") as f:  # later lines win over earlier ones
             f.write("\n" + lines)
         if self.is_running():
-            self._log("restarting PostgreSQL to switch WAL archiving on …")
+            self._log("restarting PostgreSQL to switch (encrypted) WAL archiving on …")
             self.stop()
             self.start()
         return True
 
-    def base_backup(self, folder: Path) -> Path:
-        """A physical copy of the whole cluster (pg_basebackup, tar, gzip, with the WAL it needs
-        to be consistent) in a new time-stamped folder under `folder`: the starting point of a
-        point-in-time recovery, replayed forward from the WAL archive."""
+    def base_backup_tar(self) -> bytes:
+        """A physical copy of the whole cluster (pg_basebackup: one gzipped tar with the WAL it
+        needs to be consistent), in memory: the caller encrypts it before it reaches a disk."""
         st = self.state()
         password = self._replication_password()
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        target = self._own_folder(folder) / stamp
-        self._own_folder(target)
-        self._run(
+        return self._run_binary(
             [
                 self._bin("pg_basebackup"),
                 "-D",
-                str(target),
+                "-",
                 "-d",
                 f"host=127.0.0.1 port={st.port} user={REPLICATION_ROLE}",
                 "--format=tar",
@@ -563,16 +604,24 @@ class LocalPostgres:
             ],
             extra_env={"PGPASSWORD": password},
         )
-        return target
 
-    def unpack_base_backup(self, tarball: Path) -> None:
-        """A base backup's base.tar.gz into this cluster's (new, empty) data folder."""
+    def unpack_base_backup(self, tarball: bytes) -> None:
+        """A base backup's gzipped tar (decrypted, in memory) into this cluster's (new, empty)
+        data folder."""
         if self.data_dir.exists() and any(self.data_dir.iterdir()):
             msg = f"{self.data_dir} is not empty; a base backup is unpacked into a new folder"
             raise DatabaseUnavailable(msg)
         self._own_folder(self.data_dir)
-        self._run(["tar", "-xzf", str(tarball), "-C", str(self.data_dir)])
+        self._run_binary(
+            ["tar", "-xzf", "-", "-C", str(self.data_dir)], stdin=tarball, extra_env={}
+        )
         self._drop_copied_leftovers()
+
+    def archive_cleanup(self, folder: Path, *, oldest: str) -> list[str]:
+        """pg_archivecleanup: the archived WAL segments older than `oldest` (the first one the
+        oldest kept base backup needs) are deleted; their names."""
+        proc = self._run([self._bin("pg_archivecleanup"), "-d", "-x", ".age", str(folder), oldest])
+        return re.findall(r"removing file \"[^\"]*?([0-9A-F]{24}[^\"]*)\"", proc.stderr)
 
     def _drop_copied_leftovers(self) -> None:
         """What a copied data folder holds of the server it was copied from: its pid, options

@@ -80,6 +80,8 @@ class Settings(BaseSettings):
     # finished WAL segment into archive_dir/wal (beside the backups); `db basebackup` takes the
     # base backups there that `db restore --to-time` replays from.
     wal_archive: bool = False
+    # How many encrypted base backups `db basebackup` keeps (and the WAL from the oldest on).
+    basebackup_keep: int = Field(default=7, ge=1)
     # Issue 16: retention. Sensitive visit notes are redacted (the visit and its counts stay);
     # login attempts, used idempotency keys and the audit log are deleted after these times.
     retention_note_months: int = Field(default=24, ge=1)
