@@ -733,20 +733,23 @@ def test_a_refused_token_and_a_refused_map_leave_audit_rows(api: Api) -> None:
     api.client.app.state.refusals.flush(api.engine)  # type: ignore[attr-defined]
     rows = _scalar(api, "SELECT count(*) FROM audit_log WHERE outcome = 'denied'")
     assert rows == before + 2
-    assert _scalar(
-        api, "SELECT count(*) FROM audit_log WHERE actor LIKE '%invalid-token%'"
-    ) >= 1
+    assert _scalar(api, "SELECT count(*) FROM audit_log WHERE actor LIKE '%invalid-token%'") >= 1
 
 
 def test_a_nul_character_is_refused_without_echo(api: Api) -> None:
     feature = {
         "type": "Feature",
         "geometry": {"type": "Point", "coordinates": [18.61, 54.36]},
-        "properties": {"code": "NUL-1", "name": "x\\u0000y", "category": "inne",
-                       "access_notes": "SECRET NOTE"},
+        "properties": {
+            "code": "NUL-1",
+            "name": "x\\u0000y",
+            "category": "inne",
+            "access_notes": "SECRET NOTE",
+        },
     }
     response = api.client.post(
-        "/sites", content=json.dumps(feature).replace("\\\\u0000", "\\u0000"),
+        "/sites",
+        content=json.dumps(feature).replace("\\\\u0000", "\\u0000"),
         headers={**api.headers("coordinator"), "content-type": "application/geo+json"},
     )
     assert response.status_code == 422

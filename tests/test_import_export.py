@@ -47,7 +47,8 @@ def test_districts_shapefile_lands_in_gdansk(
         session,
         "areas",
         data_dir / "boundaries/gdansk-districts/Dzielnice.shp",
-        actor="test", role="test",
+        actor="test",
+        role="test",
         service_area=settings.service_area,
     )
     assert result.inserted == 36
@@ -129,7 +130,9 @@ def test_one_bad_feature_stores_nothing(
     model = SleepingSite if layer == "sleeping_sites" else Area
     before = _count(session, model)
     with pytest.raises(ValidationFailed) as info:
-        io.import_file(session, layer, path, actor="test", role="test", service_area=settings.service_area)
+        io.import_file(
+            session, layer, path, actor="test", role="test", service_area=settings.service_area
+        )
     problems = info.value.problems
     assert [p.row for p in problems] == [2]
     assert problems[0].field == field
@@ -144,9 +147,17 @@ def test_existing_code_is_refused_then_upserted(
     path = tmp_path / "s.geojson"
     path.write_text(json.dumps(_sites_fc(_site("DEMO-0001", [18.61, 54.36], status="closed"))))
     with pytest.raises(ValidationFailed, match="already exists"):
-        io.import_file(session, "sites", path, actor="test", role="test", service_area=settings.service_area)
+        io.import_file(
+            session, "sites", path, actor="test", role="test", service_area=settings.service_area
+        )
     result = io.import_file(
-        session, "sites", path, actor="test", role="test", service_area=settings.service_area, upsert=True
+        session,
+        "sites",
+        path,
+        actor="test",
+        role="test",
+        service_area=settings.service_area,
+        upsert=True,
     )
     assert (result.inserted, result.updated) == (0, 1)
     site = session.execute(
@@ -166,7 +177,13 @@ def test_csv_in_puwg1992_is_reprojected(
         f'C-1,Przy fontannie,park / skwer,2,"fire, cold_exposure",{x},{y}\n'
     )
     result = io.import_file(
-        session, "sites", path, actor="test", role="test", service_area=settings.service_area, crs="EPSG:2180"
+        session,
+        "sites",
+        path,
+        actor="test",
+        role="test",
+        service_area=settings.service_area,
+        crs="EPSG:2180",
     )
     assert result.inserted == 1
     site = session.execute(select(SleepingSite).where(SleepingSite.code == "C-1")).scalar_one()
@@ -198,7 +215,9 @@ def test_csv_bad_number_names_row_and_column(
     path = tmp_path / "sites.csv"
     path.write_text("code,name,category,lon,lat\nC-1,a,inne,18.6,54.3\nC-2,b,inne,18.6,abc\n")
     with pytest.raises(ValidationFailed) as info:
-        io.import_file(session, "sites", path, actor="test", role="test", service_area=settings.service_area)
+        io.import_file(
+            session, "sites", path, actor="test", role="test", service_area=settings.service_area
+        )
     assert str(info.value.problems[0]) == "row 2 (code=C-2), field 'lat': 'abc' is not a number"
 
 
@@ -283,10 +302,15 @@ def test_elevation_is_dropped_and_a_non_feature_is_named(
 ) -> None:
     path = tmp_path / "z.geojson"
     path.write_text(json.dumps(_sites_fc(_site("Z-1", [18.61, 54.36, 12.5]))))
-    assert io.import_file(
-        session, "sites", path, actor="test", role="test", service_area=settings.service_area
-    ).inserted == 1
+    assert (
+        io.import_file(
+            session, "sites", path, actor="test", role="test", service_area=settings.service_area
+        ).inserted
+        == 1
+    )
     path.write_text(json.dumps({"type": "FeatureCollection", "features": [5]}))
     with pytest.raises(ValidationFailed) as info:
-        io.import_file(session, "sites", path, actor="test", role="test", service_area=settings.service_area)
+        io.import_file(
+            session, "sites", path, actor="test", role="test", service_area=settings.service_area
+        )
     assert str(info.value.problems[0]) == "row 1, field 'feature': not a GeoJSON Feature"

@@ -22,7 +22,9 @@ PBF = "osm/gdansk-central.osm.pbf"
 
 
 @pytest.fixture(scope="module")
-def walk(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[nw.Network, nw.RawGraph]:
+def walk(
+    data_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[nw.Network, nw.RawGraph]:
     pbf = data_dir / PBF
     cache = tmp_path_factory.mktemp("netcache")
     return nw.load_network(pbf, "walk", cache_dir=cache), nw.raw_graph(pbf, "walk")
@@ -33,7 +35,9 @@ def _round_trip(full: np.ndarray, stay: np.ndarray) -> np.ndarray:
     return full[0][:, None] + stay[:, None] + full + stay[None, :] + full[:, 0][None, :]
 
 
-@pytest.mark.parametrize(("profile", "budget", "longest_stay"), [("walk", 5400.0, 1500.0), ("drive", 1800.0, 600.0)])
+@pytest.mark.parametrize(
+    ("profile", "budget", "longest_stay"), [("walk", 5400.0, 1500.0), ("drive", 1800.0, 600.0)]
+)
 def test_budgeted_matrix_keeps_every_usable_leg_exact(
     data_dir: Path, tmp_path: Path, profile: nw.Profile, budget: float, longest_stay: float
 ) -> None:
@@ -96,12 +100,15 @@ def test_planner_treats_left_out_legs_as_unusable(
     never = {
         k
         for k, s in enumerate(built.problem.sites)
-        if full[0, k + 1] > s.tw_late or full[0, k + 1] + s.service + full[k + 1, 0] > team.max_duration
+        if full[0, k + 1] > s.tw_late
+        or full[0, k + 1] + s.service + full[k + 1, 0] > team.max_duration
     }
     assert built.never == never and never
     # The plan holds: independent timing on the raw graph, every site planned or left out for
     # a reason, and no site that cannot be served in a route.
-    plan = planner.to_plan(built, vrp.solve_problem(built.problem, seconds=1.0, seed=1, iterations=800))
+    plan = planner.to_plan(
+        built, vrp.solve_problem(built.problem, seconds=1.0, seed=1, iterations=800)
+    )
     assert check_plan(plan, travel_s=RawTravel(raw)) == []
     planned = {s.code for r in plan.routes for s in r.stops}
     left = {x.code: x.reason for x in plan.left_out}

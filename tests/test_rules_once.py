@@ -89,9 +89,7 @@ def test_no_message_outside_the_cli_names_a_cli_option() -> None:
     assert offenders == []
 
 
-def test_the_cli_maps_a_field_back_to_its_option(
-    scratch: tuple[URL, URL], tmp_path: Path
-) -> None:
+def test_the_cli_maps_a_field_back_to_its_option(scratch: tuple[URL, URL], tmp_path: Path) -> None:
     env = cli_env(*scratch)
     proc = run_cli("plan", "--mode", "inspection", "--out", str(tmp_path), env=env)
     assert proc.returncode == 1
@@ -129,13 +127,14 @@ def test_the_heat_layer_reads_every_live_site(session: Session) -> None:
     heat = mapdata.heat_points(session, actor="test", role="test")
     expected = session.execute(
         text(
-            "SELECT count(*) FROM sleeping_sites WHERE status = ANY(:live) "
-            "AND estimated_people > 0"
+            "SELECT count(*) FROM sleeping_sites WHERE status = ANY(:live) AND estimated_people > 0"
         ),
         {"live": list(LIVE_SITE_STATUSES)},
     ).scalar_one()
     seasonal = session.execute(
-        text("SELECT count(*) FROM sleeping_sites WHERE status = 'seasonal' AND estimated_people > 0")
+        text(
+            "SELECT count(*) FROM sleeping_sites WHERE status = 'seasonal' AND estimated_people > 0"
+        )
     ).scalar_one()
     assert len(heat) == expected and seasonal > 0  # seasonal sites are live too
 
