@@ -6,6 +6,7 @@ so the texts the browser shows are in the catalogue too."""
 from __future__ import annotations
 
 from geo_outreach.core.i18n import LANGS, N_, Lang, translator
+from geo_outreach.core.vocab import HAZARDS, SITE_CATEGORIES, SITE_STATUSES
 
 __all__ = ["LANGS", "TEXT", "texts"]
 
@@ -132,6 +133,21 @@ CONSOLE: dict[str, str] = {
     "console_saved": N_("Zapisano"),
     "console_none": N_("brak"),
     "console_required": N_("pole wymagane"),
+    "console_session_ended": N_(
+        "Sesja wygasła – nic nie wysłano. Wpisane dane zostają: zaloguj się w nowej karcie, "
+        "wróć tutaj i naciśnij przycisk jeszcze raz."
+    ),
+    "console_log_in_again": N_("Zaloguj się (nowa karta)"),
+    "console_conflict": N_("Konflikt – nic nie zapisano: {detail}"),
+    "console_busy": N_("Serwer jest zajęty – nic nie zapisano: {detail}"),
+    "console_retry_after": N_("Spróbuj ponownie za {s} s."),
+    "console_seconds": N_("{s} s"),
+    "console_logout_failed": N_("Nie wylogowano – sesja trwa."),
+    "console_role_streetworker": N_("streetworker"),
+    "console_role_coordinator": N_("koordynator / planista"),
+    "console_role_partner": N_("partner (straż miejska / policja)"),
+    "console_role_ngo": N_("organizacja pozarządowa"),
+    "console_role_admin": N_("administrator"),
     # -- end shell --
     # -- plan (H3a) --
     "plan_new": N_("Nowy plan"),
@@ -241,6 +257,11 @@ CONSOLE: dict[str, str] = {
     "plan_state_draft": N_("szkic"),
     "plan_open": N_("Otwórz"),
     "plan_open_n": N_("Otwórz {id}"),
+    "plan_replaced": N_(
+        "Zastępuje wcześniej opublikowaną wersję (plan {plan}): "
+        "jej zaplanowane patrole {codes} odwołano."
+    ),
+    "plan_joint_only": N_("tylko patrol wspólny"),
     # -- end plan --
     # -- patrols (H3a) --
     "patrols_day": N_("Dzień"),
@@ -371,6 +392,16 @@ CONSOLE: dict[str, str] = {
     "review_outcome_not_found": N_("nie odnaleziono"),
     "review_outcome_no_action": N_("bez działań"),
     "review_decided": N_("Decyzja zapisana."),
+    "review_property": N_("Pole"),
+    "review_now": N_("Teraz"),
+    "review_proposed_value": N_("Propozycja"),
+    "review_reason_hint": N_("Wymagany przy odrzuceniu, najwyżej 500 znaków."),
+    "review_reason_required": N_("Podaj powód odrzucenia."),
+    "review_reason_long": N_("Najwyżej 500 znaków."),
+    # The values of a change in words: the vocabularies' own labels (already in the catalogue).
+    **{f"review_category_{code}": text for code, text in SITE_CATEGORIES.items()},
+    **{f"review_status_{code}": text for code, text in SITE_STATUSES.items()},
+    **{f"review_hazard_{code}": text for code, text in HAZARDS.items()},
     # -- end review --
     # -- reports, admin, import (H3b) --
     "reports_year": N_("Rok"),
@@ -433,7 +464,7 @@ CONSOLE: dict[str, str] = {
     "import_skip_invalid": N_("Zapisz poprawne wiersze, pomiń błędne"),
     "import_check": N_("Sprawdź plik (nic nie zapisuje)"),
     "import_confirm": N_("Importuj"),
-    "import_uploading": N_("Wysyłanie i sprawdzanie pliku…"),
+    "import_uploading": N_("Wysyłanie pliku…"),
     "import_report": N_("Raport importu"),
     "import_dry_run_note": N_("Próba: nic nie zapisano. Sprawdź raport i potwierdź."),
     "import_done": N_("Import zapisany."),
@@ -453,6 +484,15 @@ CONSOLE: dict[str, str] = {
     "import_field": N_("Pole"),
     "import_fault": N_("Błąd"),
     "import_changed": N_("Zmieniono plik lub opcje: sprawdź ponownie przed importem."),
+    "import_checking": N_("Plik wysłany, serwer go sprawdza…"),
+    "import_importing": N_("Plik wysłany, serwer zapisuje import…"),
+    "reports_year_range": N_("Podaj rok od {from} do {to}."),
+    "reports_partner_only": N_("Konto partnera widzi raport dla partnerów (dane zagregowane)."),
+    "admin_patrol_unknown": N_("Nie ma takiego patrolu: podaj kod z listy lub jego UUID."),
+    "admin_confirm": N_("Potwierdź: {action}"),
+    "admin_cancel": N_("Anuluj"),
+    "admin_confirm_ask": N_("{name}: {action} – potwierdź lub anuluj."),
+    "admin_only_admins": N_("Konta i dziennik dostępu są tylko dla administratora."),
     # -- end reports, admin, import --
 }
 

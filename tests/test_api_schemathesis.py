@@ -52,7 +52,7 @@ RULES: list[tuple[set[str], set[str]]] = [
     (
         {"coordinator"},
         {"list_plans", "compare_plans", "get_plan", "resolve_plan", "publish_plan"}
-        | {"plan_sheet", "plan_team_gpx", "plan_map"},
+        | {"plan_sheet", "plan_team_gpx", "plan_map", "crew_accounts"},
     ),
     (STAFF, {"map_live"}),
     ({"coordinator"}, {"map_planner"}),

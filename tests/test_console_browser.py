@@ -133,6 +133,7 @@ def test_shell_login_access_language_logout(api: Api, base: str, browser: Browse
     page = desk.page
     _console_login(page, base, "test-coordinator", where="patrols")
     assert page.locator("#con-who").inner_text() == "test-coordinator"
+    assert page.locator("#con-role").inner_text() == "koordynator / planista"  # not "coordinator"
     nav = page.locator(".con-nav a")
     assert nav.count() == len(PAGES) + 1
     assert page.locator('.con-nav a[aria-current="page"]').get_attribute("data-page") == "patrols"
@@ -154,10 +155,22 @@ def test_shell_login_access_language_logout(api: Api, base: str, browser: Browse
     assert page.locator("h1").inner_text() == "План патрулів"
     # An unknown page is no page.
     assert page.goto(f"{base}/app/console/nothing").status == 422  # type: ignore[union-attr]
-    # Logout ends the session on the server: the console asks for a login again.
-    _open(page, base, "plan")
+    # Logout offline: the page stays and says so (the session lives on).
+    _open(page, base, "plan", lang="en")
+    desk.context.set_offline(True)
+    page.click("#con-logout")
+    _until(page, "document.getElementById('con-status-text').className === 'con-error'")
+    assert "Not logged out" in page.locator("#con-status-text").inner_text()
+    assert "/app/console/plan" in page.url
+    desk.context.set_offline(False)
+    # Logout ends the session on the server: the old cookie, put back, opens nothing.
+    sid = next(c for c in desk.context.cookies() if c["name"] == "go_session")
     page.click("#con-logout")
     page.wait_for_url(re.compile(r"/app/login\?"))
+    assert not [c for c in desk.context.cookies() if c["name"] == "go_session"]
+    desk.context.add_cookies([sid])  # type: ignore[list-item]
+    state = page.request.get(f"{base}/app/session").json()
+    assert state["state"] != "active" and state["name"] is None, state
     page.goto(f"{base}/app/console/plan")
     assert "/app/login" in page.url
     desk.close()
@@ -174,6 +187,64 @@ def test_shell_login_access_language_logout(api: Api, base: str, browser: Browse
     assert answer is not None and answer.status == 403
     worker.close()
     assert desk.errors == [] and worker.errors == [], desk.errors + worker.errors
+
+
+def test_an_ended_session_keeps_the_page_and_what_was_typed(
+    api: Api, base: str, browser: Browser
+) -> None:
+    """The session ends server-side while a form is filled: pressing Solve sends nothing that
+    is stored, keeps the page and its inputs, and says so with a login link for a new tab;
+    after logging in there, pressing Solve again makes the plan."""
+    name = "coord-session-ends"
+    made = api.client.post(
+        "/admin/users",
+        json={"name": name, "role": "coordinator", "password": PASSWORD},
+        headers=api.headers("admin"),
+    )
+    assert made.status_code == 201, made.text
+    desk = Desk(browser, LAPTOP)
+    page = desk.page
+    _console_login(page, base, name, where="plan", lang="en")
+    start, end = _window()
+    _fill_plan(page, start, end, members="test-streetworker")
+    page.fill("#plan-seconds", "0.5")
+    page.fill("#plan-crews-1-name", "Typed before the session ended")
+    typed = {box: page.locator(box).input_value() for box in _TYPED}
+    here = page.url
+    before = _plans(api)
+    revoked = api.client.post(f"/admin/users/{name}/revoke", headers=api.headers("admin"))
+    assert revoked.status_code == 200 and revoked.json()["ended"] >= 1, revoked.text
+    page.click("#plan-solve")
+    notice = page.locator("#con-session")
+    notice.wait_for()
+    assert "session has ended" in notice.inner_text()
+    link = notice.locator("a")
+    assert link.get_attribute("href") == "/app/login?lang=en&next=%2Fapp%2Fconsole%2Fplan"
+    assert (link.get_attribute("target"), link.get_attribute("rel")) == ("_blank", "noopener")
+    _until(page, "document.getElementById('con-progress').hidden")
+    assert page.url == here
+    assert {box: page.locator(box).input_value() for box in _TYPED} == typed
+    assert page.locator("#plan-result").is_hidden() and _plans(api) == before
+    # Log in in the new tab the link opens (same browser profile), then press Solve again.
+    with page.expect_popup() as opened:
+        link.click()
+    tab = opened.value
+    tab.fill("input[name=username]", name)
+    tab.fill("input[name=password]", PASSWORD)
+    tab.click("button[type=submit]")
+    tab.wait_for_url("**/app/console/plan?lang=en*")
+    page.click("#plan-solve")
+    shown = _wait_plan(page, None)
+    assert notice.is_hidden()
+    stored = api.client.get(f"/plans/{shown}", headers=api.headers("coordinator")).json()
+    assert stored["request"]["crews"][1]["name"] == "Typed before the session ended"
+    assert _plans(api) == before + 1 and shown
+    assert desk.errors == [], desk.errors
+    desk.close()
+
+
+_TYPED = ("#plan-day", "#plan-start", "#plan-end", "#plan-seconds", "#plan-teams",
+          "#plan-crews-0-members", "#plan-crews-1-name")  # fmt: skip
 
 
 # -- the issue's main flow ------------------------------------------------------------------
@@ -224,11 +295,24 @@ def test_plan_publish_field_route_patrol_done_report(api: Api, base: str, browse
     page = desk.page
     _console_login(page, base, "test-coordinator", where="plan")
     _fill_plan(page, start, end, members=WORKER)
+    # The crews' account names come from GET /plans/crew-accounts (not the admin's list).
+    assert page.locator(f'#plan-accounts option[value="{WORKER}"]').count() == 1
     page.click("#plan-solve")
-    # Progress while solving: the bar and the elapsed seconds in the live region.
+    # Progress while solving: the bar, the seconds (aria-hidden: the live region says the
+    # start and the end only), the plan's part of the page busy, not the whole page.
     page.wait_for_selector("#con-progress:not([hidden])")
-    assert " s" in page.locator("#con-status-text").inner_text()
+    busy = page.evaluate(
+        "({said: document.getElementById('con-status-text').textContent,"
+        " clock: document.getElementById('con-elapsed').textContent,"
+        " hidden: document.getElementById('con-elapsed').getAttribute('aria-hidden'),"
+        " body: document.body.getAttribute('aria-busy'),"
+        " result: document.getElementById('plan-result').getAttribute('aria-busy')})"
+    )
+    assert busy == {"said": "Układanie tras", "clock": busy["clock"], "hidden": "true",
+                    "body": None, "result": "true"}, busy  # fmt: skip
+    assert busy["clock"].endswith(" s")
     first = _wait_plan(page, None)
+    assert page.locator("#plan-result").get_attribute("aria-busy") is None
     assert page.locator("#plan-teams-table tbody tr").count() == 2
     assert WORKER in page.locator("#plan-teams-table tbody tr").first.inner_text()
     assert page.locator("#plan-map").get_attribute("src") == f"/plans/{first}/map.html?lang=pl"
@@ -236,11 +320,16 @@ def test_plan_publish_field_route_patrol_done_report(api: Api, base: str, browse
     frame.locator(".leaflet-container").first.wait_for()
     _shot(page, "plan-first")
 
-    # Exclude the first stop of team 2 and re-solve: the rest is kept.
-    rows = page.locator("#plan-sites tbody tr")
-    assert rows.count() > 2
-    excluded = page.locator("#plan-sites select[data-site]").nth(rows.count() - 1)
-    site = excluded.get_attribute("data-site")
+    # Exclude a site on a route of the first plan (the first stop of team 2) and re-solve:
+    # the site is on no route of the new plan, listed as excluded; the rest is kept.
+    before = api.client.get(f"/plans/{first}", headers=api.headers("coordinator")).json()
+    routed = [
+        f["properties"] for f in before["plan"]["features"] if f["properties"]["kind"] == "stop"
+    ]
+    on_team_2 = [s for s in routed if s["team"] == 2 and s.get("site_id")]
+    site = (on_team_2 or [s for s in routed if s.get("site_id")])[0]["site_id"]
+    assert site in {s.get("site_id") for s in routed}
+    excluded = page.locator(f'#plan-sites select[data-site="{site}"]')
     code = excluded.get_attribute("data-code")
     excluded.select_option("exclude")
     page.click("#plan-resolve")
@@ -250,12 +339,20 @@ def test_plan_publish_field_route_patrol_done_report(api: Api, base: str, browse
     stops = [f["properties"] for f in plan["plan"]["features"] if f["properties"]["kind"] == "stop"]
     assert site not in {s.get("site_id") for s in stops}
     assert code not in {s["code"] for s in stops}
+    left = {s["site_id"]: s["reason"] for s in plan["summary"]["left_out"]}
+    assert left.get(site) == "excluded", plan["summary"]["left_out"]
+    assert (
+        page.locator(f'#plan-left-out tr[data-site="{site}"]')
+        .inner_text()
+        .endswith("wyłączone z planu")
+    )
     # The excluded site stays listed, chosen as excluded, for the next change.
     kept = page.locator(f'#plan-sites select[data-site="{site}"]')
     assert kept.input_value() == "exclude"
     assert WORKER in page.locator("#plan-teams-table tbody tr").first.inner_text()
 
     # Compare the two plans side by side.
+    _until(page, f"document.getElementById('compare-b').value === '{second}'")
     assert page.locator("#compare-a").input_value() == first
     assert page.locator("#compare-b").input_value() == second
     page.click("#plan-compare-go")
@@ -264,11 +361,30 @@ def test_plan_publish_field_route_patrol_done_report(api: Api, base: str, browse
     assert measures.count() == 6
     assert page.locator('#compare-table tr[data-measure="plan_km"] td').count() == 2
 
-    # Publish: patrols for both teams, the route sheet and a GPX per team.
+    # The first version was published meanwhile (by another coordinator, say).
+    older = api.client.post(f"/plans/{first}/publish", headers=api.headers("coordinator"))
+    assert older.status_code == 200, older.text
+    older_codes = sorted(p["code"] for p in older.json()["patrols"])
+    # Publish the new version: once (the button is off while the request runs), patrols for
+    # both teams replacing the first version's, the route sheet and a GPX per team.
+    held: list[Any] = []
+    page.route(f"**/plans/{second}/publish", lambda route: held.append(route))
+    page.click("#plan-publish")
+    _until(page, "document.getElementById('plan-publish').disabled")
+    page.dispatch_event("#publish-form", "submit")  # a second press sends nothing
+    page.wait_for_timeout(300)
+    assert len(held) == 1
     with page.expect_response(lambda r: r.url.endswith(f"/plans/{second}/publish")) as answer:
-        page.click("#plan-publish")
+        held[0].continue_()
+    page.unroute(f"**/plans/{second}/publish")
     published = answer.value.json()
     assert len(published["patrols"]) == 2
+    assert sorted(r["code"] for r in published["replaced"]) == older_codes
+    replaced = page.locator("#plan-replaced")
+    replaced.wait_for()
+    assert all(c in replaced.inner_text() for c in older_codes) and first[:8] in (
+        replaced.inner_text()
+    )
     mine = next(p for p in published["patrols"] if p["team"] == 1)
     assert mine["members"] == [WORKER]
     page.wait_for_selector("#plan-published:not([hidden])")
@@ -419,6 +535,41 @@ def test_bad_input_is_shown_at_the_field_and_nothing_is_stored(
     crew = page.locator('#plan-form [data-error-for="crews.0.members"]')
     crew.wait_for(state="visible")
     assert page.locator("#plan-crews-0-members").get_attribute("aria-invalid") == "true"
+    page.fill("#plan-crews-0-members", "")
+    # The depot: a fault on "depot" (here the server's, on its longitude) marks both inputs.
+    page.fill("#plan-depot-lat", "54.35")
+    page.fill("#plan-depot-lon", "200")
+    page.click("#plan-solve")
+    depot = page.locator('#plan-form [data-error-for="depot"]')
+    depot.wait_for(state="visible")
+    for box in ("#plan-depot-lat", "#plan-depot-lon"):
+        assert page.locator(box).get_attribute("aria-invalid") == "true", box
+        said = (page.locator(box).get_attribute("aria-describedby") or "").split()
+        assert depot.get_attribute("id") in said and "plan-depot-hint" in said, box
+    assert page.evaluate("document.activeElement.id") == "plan-depot-lat"
+    page.fill("#plan-depot-lat", "")
+    page.fill("#plan-depot-lon", "")
+    # A busy planner (503) and no network are said as such, not as faults to correct.
+    busy = "the planner is busy (2 plan(s) being solved); try again shortly"
+    page.route(
+        "**/plans",
+        lambda route: route.fulfill(
+            status=503, headers={"Retry-After": "10"}, json={"detail": busy}
+        ),
+    )
+    page.click("#plan-solve")
+    _until(page, "document.getElementById('con-progress').hidden && "
+                 "document.getElementById('con-status-text').className === 'con-error'")  # fmt: skip
+    status = page.locator("#con-status-text").inner_text()
+    assert busy in status and "Try again in 10 s." in status, status
+    assert "marked fields" not in status, status
+    page.unroute("**/plans")
+    desk.context.set_offline(True)
+    page.click("#plan-solve")
+    _until(
+        page, "document.getElementById('con-status-text').textContent.indexOf('connection') >= 0"
+    )
+    desk.context.set_offline(False)
     assert _plans(api) == before
     assert _fits(page)
     assert desk.errors == [], desk.errors
@@ -484,17 +635,34 @@ def test_console_pages_pass_axe_in_two_languages_and_fit(
     assert len(found) == 14
 
 
-def test_no_access_page_passes_axe(api: Api, base: str, browser: Browser) -> None:
+def test_partner_reads_the_reports_page_only(api: Api, base: str, browser: Browser) -> None:
+    """A coalition partner opens the reports page (the partner version); every other page is
+    the no-access page (which passes axe), with a nav of the reports page only."""
     desk = Desk(browser, LAPTOP, bypass_csp=True)
     page = desk.page
-    page.goto(f"{base}/app/console?lang=pl")
+    page.goto(f"{base}/app/console/plan?lang=pl")
     page.fill("input[name=username]", "test-partner")
     page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/app/console?lang=pl*")
+    with page.expect_response(lambda r: "/app/console/plan" in r.url) as answer:
+        page.click("button[type=submit]")
+    assert answer.value.status == 403
     _ready(page)
     assert page.locator("h1").inner_text() == "Brak dostępu"
+    assert page.locator("script[src='/app/static/console-plan.js']").count() == 0
+    nav = page.locator(".con-nav a")
+    assert [nav.nth(i).get_attribute("data-page") for i in range(nav.count())] == ["reports"]
     assert violations(page) == []
+    for where in ("", "/patrols", "/admin"):
+        shown = page.goto(f"{base}/app/console{where}?lang=pl")
+        assert shown is not None and shown.status == 403, where
+    shown = page.goto(f"{base}/app/console/reports?lang=en")
+    assert shown is not None and shown.status == 200
+    assert page.locator("h1").inner_text() == "Reports"
+    assert page.locator("body").get_attribute("data-role") == "partner"
+    assert page.locator("script[src='/app/static/console-reports.js']").count() == 1
+    nav = page.locator(".con-nav a")
+    assert [nav.nth(i).get_attribute("data-page") for i in range(nav.count())] == ["reports"]
+    assert page.locator("#con-role").inner_text() == "partner (city guard / police)"
     desk.close()
 
 

@@ -1,15 +1,19 @@
 """The office console's pages sos, beds, review, reports, admin and import (issue 12, and issue
-13's upload) in Debian's Chromium against a real `geo-outreach serve`: an SOS duty entered in the
-browser raises the year's report by exactly its numbers; a free-beds tap reaches /public/facilities
-and the public map on the next request; bad input shows the field's fault and stores nothing; a
-proposed site change is accepted and another rejected, with the reason audited; an admin creates
-an account, changes its role and revokes its sessions; a small CSV is checked, then imported;
-every page passes axe-core at laptop and tablet width in pl, en and uk."""
+13's upload) in Debian's Chromium against a real `geo-outreach serve`, under the pages' own CSP:
+an SOS duty entered in the browser raises the year's report by exactly its numbers; a free-beds
+tap reaches /public/facilities and the public map on the next request; bad input shows the
+field's fault and stores nothing; a proposed site change is shown beside the site as it is now,
+accepted, and another rejected with its (required) reason, audited; an admin creates an account,
+changes its role and, after a confirmation, revokes its sessions and deactivates it; a small CSV is
+checked, then imported, with progress while the server works; a partner reads the partner report
+only; no page calls an API its role may not call; every page (and the login and no-access pages)
+passes axe-core at laptop and tablet width in pl, en and uk."""
 
 from __future__ import annotations
 
+import difflib
 import html
-import json
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
@@ -19,13 +23,14 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize
+from playwright.sync_api import Browser, BrowserContext, Page, Route, ViewportSize
 from sqlalchemy import URL, text
 
+from api import apptext
 from geo_outreach.core import db
 from tests.api_support import PASSWORD, Api, api_for, free_port
 from tests.browser_support import chromium
-from tests.test_field_app_a11y import violations
+from tests.test_field_app_a11y import AXE, violations
 from tests.test_field_app_browser import _shot, serve
 
 LAPTOP: ViewportSize = {"width": 1280, "height": 800}
@@ -33,6 +38,8 @@ TABLET: ViewportSize = {"width": 800, "height": 1200}
 PAGES = ("sos", "beds", "review", "reports", "admin", "import")
 SOS_MEASURES = ("duties", "uses", "meals", "clothes", "rides_to_warming_centre")
 TZ = ZoneInfo("Europe/Warsaw")
+SCRIPT = re.compile(r"<script\b[^>]*>.*?</script>", re.S | re.I)
+PL = apptext.texts("pl")
 
 
 @pytest.fixture(scope="module")
@@ -53,12 +60,69 @@ def browser() -> Iterator[Browser]:
         yield b
 
 
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    # bypass_csp only so that axe-core can be injected; the pages run under their own CSP.
-    ctx = browser.new_context(viewport=LAPTOP, bypass_csp=True)
+@pytest.fixture(scope="module")
+def checker(browser: Browser) -> Iterator[BrowserContext]:
+    """For axe-core only: its script is injected, which the pages' CSP refuses (here it comes
+    with every page loaded, so violations() need not add it each time)."""
+    ctx = browser.new_context(bypass_csp=True)
+    ctx.add_init_script(path=AXE)
+    ctx.new_page()
     yield ctx
     ctx.close()
+
+
+def csp_context(browser: Browser, viewport: ViewportSize) -> tuple[BrowserContext, list[str]]:
+    """A normal context (the pages' CSP applies) and the CSP refusals its pages report."""
+    ctx = browser.new_context(viewport=viewport)
+    refused: list[str] = []
+    ctx.on(
+        "console",
+        lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None,
+    )
+    return ctx, refused
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    ctx, refused = csp_context(browser, LAPTOP)
+    yield ctx
+    ctx.close()
+    assert not refused, refused
+
+
+def axe(page: Page, checker: BrowserContext) -> list[str]:
+    """axe-core's serious and critical findings on `page` as it is drawn now. The page runs under
+    its CSP, which refuses axe's injected script; so its DOM (scripts left out) is loaded at the
+    same address, with the same stylesheets and width, in the `checker` context and checked
+    there. The twin must show the same text, or the check would be of something else."""
+    shown = page.locator("body").inner_text()
+    for _ in range(20):  # a page still drawing: the snapshot once it has settled
+        snapshot = SCRIPT.sub("", page.content())
+        settled = page.locator("body").inner_text()
+        if settled == shown:
+            break
+        shown = settled
+        page.wait_for_timeout(100)
+    url = page.url
+    twin = checker.pages[0]
+
+    def here(u: str) -> bool:
+        return u == url
+
+    def fulfil(route: Route) -> None:
+        route.fulfill(status=200, content_type="text/html; charset=utf-8", body=snapshot)
+
+    twin.set_viewport_size(page.viewport_size or LAPTOP)
+    twin.route(here, fulfil)
+    try:
+        twin.goto(url)
+        twin_text = twin.locator("body").inner_text()
+        assert twin_text == shown, "\n".join(
+            difflib.unified_diff(shown.split("\n"), twin_text.split("\n"))
+        )
+        return violations(twin)
+    finally:
+        twin.unroute(here)
 
 
 def open_page(
@@ -117,8 +181,14 @@ def sos_figures(api: Api, year: int) -> dict[str, int]:
     return out
 
 
+def denied(api: Api, name: str) -> int:
+    """How many calls of account `name` were refused (each is a "denied" audit row)."""
+    sql = "SELECT count(*) FROM audit_log WHERE outcome = 'denied' AND actor LIKE :a"
+    return count(api, sql, a=f"%{name}")
+
+
 def test_sos_duty_raises_the_report_by_its_numbers(
-    api: Api, base: str, context: BrowserContext
+    api: Api, base: str, context: BrowserContext, checker: BrowserContext
 ) -> None:
     today = datetime.now(TZ).date()
     before = sos_figures(api, today.year)
@@ -134,7 +204,7 @@ def test_sos_duty_raises_the_report_by_its_numbers(
     assert uses.get_attribute("aria-invalid") == "true"
     described = uses.get_attribute("aria-describedby") or ""
     assert page.locator(f"#{described.split()[-1]}").inner_text()
-    found = violations(page)
+    found = axe(page, checker)
     assert not found, found
     form.locator("[name=uses]").fill("7")
     form.locator("[name=duty_date]").fill("1999-01-01")
@@ -164,13 +234,18 @@ def test_sos_duty_raises_the_report_by_its_numbers(
     assert count(api, "SELECT count(*) FROM sos_bus_duties") == duties + 1
 
 
-def test_sos_timetable_edit(api: Api, base: str, context: BrowserContext) -> None:
+def test_sos_timetable_edit(
+    api: Api, base: str, context: BrowserContext, checker: BrowserContext
+) -> None:
     page = open_page(context, base, "sos", "test-coordinator")
     row = page.locator("#sos-stops tbody tr").first
     stop_id = row.get_attribute("data-stop")
     row.locator("[name=season_from]").fill("13-45")
     row.locator("button[type=submit]").click()
     page.wait_for_selector(f"#sos-stops tr[data-stop='{stop_id}'] [aria-invalid=true]")
+    assert row.locator(".field-error:not(:empty)").count() >= 1
+    found = axe(page, checker)  # the timetable with a row's fault shown
+    assert not found, found
     row.locator("[name=season_from]").fill("10-15")
     row.locator("[name=season_to]").fill("04-15")
     saved(page, f"#sos-stops tr[data-stop='{stop_id}'] button[type=submit]")
@@ -197,7 +272,7 @@ def _public_item(page_html: str, name: str) -> str:
 
 
 def test_free_beds_tap_reaches_the_public_outputs(
-    api: Api, base: str, context: BrowserContext
+    api: Api, base: str, context: BrowserContext, checker: BrowserContext
 ) -> None:
     facility = _public_facility(api)
     code, name = facility["properties"]["code"], facility["properties"]["name"]
@@ -206,7 +281,6 @@ def test_free_beds_tap_reaches_the_public_outputs(
     page = open_page(context, base, "beds", "test-coordinator")
     row = page.locator(f"#beds tr[data-code='{code}']")
     row.locator(".beds-plus").click()
-    # No wait_for_function (eval) under the CSP: poll the text.
     deadline = datetime.now().timestamp() + 15
     while row.locator(".beds-now").inner_text() != str(before + 1):
         assert datetime.now().timestamp() < deadline, row.locator(".beds-now").inner_text()
@@ -229,8 +303,16 @@ def test_free_beds_tap_reaches_the_public_outputs(
     stored = count(api, "SELECT free_beds FROM facilities WHERE code = :c", c=code)
     assert stored == before + 1
 
-    # Opening hours and season.
+    # The history open beside the fault: what it lists, and axe on the board as it is.
     more = page.locator(f"#beds tr.beds-more-row[data-facility='{facility['id']}']")
+    more.locator(".beds-history summary").click()
+    more.locator(".beds-history-list li").first.wait_for()
+    first = more.locator(".beds-history-list li").first.inner_text()
+    assert first.startswith(f"{before + 1} ·") and "test-coordinator" in first, first
+    found = axe(page, checker)
+    assert not found, found
+
+    # Opening hours and season.
     more.locator(".beds-details summary").click()
     more.locator("[name=opening_hours]").fill("MO 20:00-08:00\nTU 20:00-08:00")
     more.locator("[name=season_from]").fill("10-01")
@@ -255,12 +337,56 @@ def _pending_change(api: Api, people: int) -> tuple[str, str]:
     return site_id, answer.json()["id"]
 
 
-def test_review_accept_and_reject_with_a_reason(
-    api: Api, base: str, context: BrowserContext
+def _open_alert(api: Api) -> str:
+    """The code of a public alert waiting for a decision (one is sent if none waits)."""
+    waiting = api.client.get("/alerts", headers=api.headers("coordinator"))
+    assert waiting.status_code == 200, waiting.text
+    if waiting.json():
+        return str(waiting.json()[0]["ref"])
+    sent = api.client.post(
+        "/public/alerts",
+        json={"lon": 18.6466, "lat": 54.352, "description": "man asleep on a bench, no coat"},
+    )
+    assert sent.status_code == 201, sent.text
+    return str(sent.json()["ref"])
+
+
+def _change_state(api: Api, change_id: str) -> str:
+    with db.session_scope(api.engine) as s:
+        return str(
+            s.execute(
+                text("SELECT state FROM site_changes WHERE id = :i"), {"i": change_id}
+            ).scalar_one()
+        )
+
+
+def test_review_shows_now_and_proposed_and_rejects_only_with_a_reason(
+    api: Api, base: str, context: BrowserContext, checker: BrowserContext
 ) -> None:
     site_id, accepted = _pending_change(api, 17)
     _, rejected = _pending_change(api, 23)
+    site = api.client.get(f"/sites/{site_id}", headers=api.headers("coordinator")).json()
+    ref = _open_alert(api)
     page = open_page(context, base, "review", "test-coordinator")
+
+    # The site as it is now beside what the change asks for, the property in words.
+    card = page.locator(f"#review-changes li[data-change='{accepted}']")
+    people = card.locator("tr[data-prop=estimated_people]")
+    assert people.locator("th").inner_text() == PL["estimated_people"]
+    assert people.locator(".review-now").inner_text() == str(site["properties"]["estimated_people"])
+    assert people.locator(".review-new").inner_text() == "17"
+
+    # Rejecting without a reason: the fault at the reason, nothing decided.
+    other = page.locator(f"#review-changes li[data-change='{rejected}']")
+    other.locator(".review-reject").click()
+    other.locator("[data-error-for=reason]:not(:empty)").wait_for()
+    assert other.locator("[data-error-for=reason]").inner_text() == PL["review_reason_required"]
+    assert other.locator("input[name=reason]").get_attribute("aria-invalid") == "true"
+    assert _change_state(api, rejected) == "pending"
+    page.locator("#review-alerts li", has_text=ref).wait_for()
+    found = axe(page, checker)  # change cards (one with its fault) and alert cards
+    assert not found, found
+
     for change, button, reason in (
         (accepted, ".review-accept", "seen by two teams"),
         (rejected, ".review-reject", "duplicate of the other"),
@@ -270,13 +396,7 @@ def test_review_accept_and_reject_with_a_reason(
         card.locator(button).click()
         page.wait_for_selector(f"#review-changes li[data-change='{change}']", state="detached")
     with db.session_scope(api.engine) as s:
-        states: dict[str, str] = dict(
-            s.execute(
-                text("SELECT id::text, state FROM site_changes WHERE id IN (:a, :b)"),
-                {"a": accepted, "b": rejected},
-            ).all()
-        )
-        people = s.execute(
+        people_now = s.execute(
             text("SELECT estimated_people FROM sleeping_sites WHERE id = :i"), {"i": site_id}
         ).scalar_one()
         reasons = (
@@ -290,29 +410,30 @@ def test_review_accept_and_reject_with_a_reason(
             .scalars()
             .all()
         )
-    assert states == {accepted: "accepted", rejected: "rejected"}
-    assert people == 17
+    assert (_change_state(api, accepted), _change_state(api, rejected)) == ("accepted", "rejected")
+    assert people_now == 17
     assert reasons == ["seen by two teams", "duplicate of the other"]
 
-    # A public alert, closed with an outcome the sender then reads by the code.
-    sent = api.client.post(
-        "/public/alerts",
-        json={"lon": 18.6466, "lat": 54.352, "description": "man asleep on a bench, no coat"},
-    )
-    assert sent.status_code == 201, sent.text
-    ref = sent.json()["ref"]
-    page.reload()
-    ready(page)
+    # The public alert, closed with an outcome the sender then reads by the code.
     card = page.locator("#review-alerts li", has_text=ref)
     card.locator("select[name=outcome]").select_option("not_found")
     card.locator("button[value=close]").click()
     page.wait_for_selector(f"#review-alerts li:has-text('{ref}')", state="detached")
     status = api.client.get(f"/public/alerts/{ref}").json()
-    assert status["status"] != "received", status
+    assert status["status"] == "not_found", status
+    decision = count(
+        api, "SELECT count(*) FROM public_alerts WHERE ref = :r AND decision = 'closed'", r=ref
+    )
+    assert decision == 1
 
 
-def test_admin_creates_changes_and_revokes(api: Api, base: str, context: BrowserContext) -> None:
+def test_admin_creates_changes_and_revokes(
+    api: Api, base: str, context: BrowserContext, checker: BrowserContext
+) -> None:
+    refused = denied(api, "test-admin")
     page = open_page(context, base, "admin", "test-admin")
+    # The page asks only what an admin may read (no GET /patrols: a "denied" row each time).
+    assert denied(api, "test-admin") == refused
     form = page.locator("#admin-create")
     # A short password: its fault at the field, no account.
     form.locator("[name=name]").fill("h3b-night-worker")
@@ -325,10 +446,11 @@ def test_admin_creates_changes_and_revokes(api: Api, base: str, context: Browser
     form.locator("[name=password]").fill(PASSWORD)
     form.locator("[name=role]").select_option("streetworker")
     form.locator("button[type=submit]").click()
-    row = page.locator("#admin-users tr[data-user='h3b-night-worker']")
+    user = "#admin-users tr[data-user='h3b-night-worker']"
+    row = page.locator(user)
     row.wait_for()
     row.locator("select[name=role]").select_option("coordinator")
-    saved(page, "#admin-users tr[data-user='h3b-night-worker'] [data-action=admin_set_role]")
+    saved(page, f"{user} [data-action=admin_set_role]")
     users = api.client.get("/admin/users", headers=api.headers("admin")).json()
     assert {u["name"]: u["role"] for u in users}["h3b-night-worker"] == "coordinator"
 
@@ -337,11 +459,36 @@ def test_admin_creates_changes_and_revokes(api: Api, base: str, context: Browser
     ).json()["access_token"]
     mine = {"Authorization": f"Bearer {token}"}
     assert httpx.get(f"{base}/site-changes", headers=mine).status_code == 200
-    said = saved(page, "#admin-users tr[data-user='h3b-night-worker'] [data-action=admin_revoke]")
+    # Revoking takes two taps: the first only puts "Confirm" (focused) in the button's place.
+    page.click(f"{user} [data-action=admin_revoke]")
+    confirm = page.locator(f"{user} [data-confirm=admin_revoke]")
+    confirm.wait_for()
+    assert confirm.evaluate("b => b === document.activeElement")
+    assert httpx.get(f"{base}/site-changes", headers=mine).status_code == 200
+    found = axe(page, checker)  # the row asking for the confirmation
+    assert not found, found
+    said = saved(page, f"{user} [data-confirm=admin_revoke]")
     assert said.endswith(": 1"), said
     assert httpx.get(f"{base}/site-changes", headers=mine).status_code == 401
 
-    # A joint patrol's team, the patrol given by its id (an admin cannot list patrols).
+    # Deactivating too: Cancel leaves the account active, Confirm switches it off.
+    active = "SELECT count(*) FROM users WHERE name = 'h3b-night-worker' AND active"
+    page.click(f"{user} [data-action=admin_deactivate]")
+    page.click(f"{user} [data-cancel=admin_deactivate]")
+    assert page.locator(f"{user} [data-action=admin_deactivate]").is_visible()
+    assert count(api, active) == 1
+    page.click(f"{user} [data-action=admin_deactivate]")
+    saved(page, f"{user} [data-confirm=admin_deactivate]")
+    assert count(api, active) == 0
+    page.locator(f"{user} [data-action=admin_activate]").wait_for()
+
+    # A joint patrol's team, the patrol given by its id (an admin cannot list patrols); an
+    # unknown code is the field's fault in words.
+    page.fill("#admin-patrol", "NO-SUCH-PATROL")
+    page.click("#admin-members button[type=submit]")
+    page.wait_for_selector("#admin-members [data-error-for=patrol]:not(:empty)")
+    fault = page.locator("#admin-members [data-error-for=patrol]").inner_text()
+    assert fault == PL["admin_patrol_unknown"], fault
     joint = api.client.get("/patrols?kind=joint&limit=1", headers=api.headers("coordinator"))
     patrol_id = joint.json()["features"][0]["id"]
     page.fill("#admin-patrol", patrol_id)
@@ -359,12 +506,13 @@ def test_admin_creates_changes_and_revokes(api: Api, base: str, context: Browser
     page.click("#admin-access button[type=submit]")
     page.wait_for_selector("#admin-access-log:not([hidden]) tbody tr")
     assert "test-coordinator" in page.locator("#admin-access-log").inner_text()
-    found = violations(page)
+    found = axe(page, checker)
     assert not found, found
     page.fill("#admin-site", "NO-SUCH-SITE-CODE")
     page.click("#admin-access button[type=submit]")
     page.wait_for_selector("#admin-access [data-error-for=site]:not(:empty)")
     assert page.locator("#admin-site").get_attribute("aria-invalid") == "true"
+    assert denied(api, "test-admin") == refused
 
 
 CSV = (
@@ -374,8 +522,15 @@ CSV = (
 )
 
 
+def figures(page: Page) -> dict[str, str]:
+    """The import report's counts as the page shows them: {label: number}."""
+    labels = page.locator("#import-counts dt").all_inner_texts()
+    numbers = page.locator("#import-counts dd").all_inner_texts()
+    return dict(zip(labels, numbers, strict=True))
+
+
 def test_import_dry_run_then_confirm(
-    api: Api, base: str, context: BrowserContext, tmp_path: Path
+    api: Api, base: str, context: BrowserContext, checker: BrowserContext, tmp_path: Path
 ) -> None:
     path = tmp_path / "punkty.csv"
     path.write_text(CSV, encoding="utf-8")
@@ -383,21 +538,43 @@ def test_import_dry_run_then_confirm(
     page = open_page(context, base, "import", "test-coordinator")
     page.select_option("#import-layer", "facilities")
     page.set_input_files("#import-file", str(path))
-    # Without a type the rows are refused: the faults per row, nothing stored.
+    progress = page.locator("#con-progress")
+    assert progress.is_hidden()
+    # Held at the network until looked at: the bar shows while the request is under way.
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:
+        held.append(route)
+
+    page.route("**/imports/**", hold)
     page.click("#import-check")
+    deadline = datetime.now().timestamp() + 15
+    while not held:
+        assert datetime.now().timestamp() < deadline, "the upload did not start"
+        page.wait_for_timeout(50)
+    assert progress.is_visible()
+    assert page.locator("#import-check").is_disabled()
+    shown = page.locator("#con-status-text").inner_text()
+    assert shown in (PL["import_uploading"], PL["import_checking"]), shown
+    held[0].continue_()
+    page.unroute("**/imports/**")
+    # Without a type the rows are refused: the faults per row, nothing stored.
     page.wait_for_selector("#import-refused tbody tr")
+    assert progress.is_hidden()
     assert page.locator("#import-confirm").is_disabled()
     assert count(api, named) == 0
     page.fill("#import-set", "type=jadlodajnia")
     page.click("#import-check")
     page.wait_for_selector("#import-confirm:not([disabled])")
-    counts = page.locator("#import-counts").inner_text()
-    assert "2" in counts, counts
+    checked = figures(page)
+    assert checked[PL["import_inserted"]] == "2" and checked[PL["import_refused"]] == "0", checked
     assert "LATITUDE" in page.locator("#import-mapped").inner_text()
     assert count(api, named) == 0
-    found = violations(page)
+    found = axe(page, checker)
     assert not found, found
     saved(page, "#import-confirm")
+    assert progress.is_hidden()
+    assert figures(page)[PL["import_inserted"]] == "2"
     assert count(api, named) == 2
     assert (
         count(
@@ -407,11 +584,22 @@ def test_import_dry_run_then_confirm(
     )
 
 
-def test_reports_page_shows_both_audiences(api: Api, base: str, context: BrowserContext) -> None:
-    page = open_page(context, base, "reports", "test-coordinator")
-    page.fill("#reports-year", "2025")
+def _show_report(page: Page, year: str) -> None:
+    page.fill("#reports-year", year)
     page.click("#reports-form button[type=submit]")
     page.wait_for_selector("#reports-out section.report-table")
+
+
+def _published(page: Page) -> list[str]:
+    """The partner report's numbers as drawn (grouped by a no-break space: "1 234")."""
+    return ["".join(c.split()) for c in page.locator("#reports-out td").all_inner_texts()]
+
+
+def test_reports_page_shows_both_audiences(
+    api: Api, base: str, context: BrowserContext, checker: BrowserContext
+) -> None:
+    page = open_page(context, base, "reports", "test-coordinator")
+    _show_report(page, "2025")
     assert page.locator("#reports-out section.report-table").count() >= 3
     json_href = page.locator("#reports-json").get_attribute("href") or ""
     assert "/reports/2025.json?audience=internal" in json_href
@@ -420,30 +608,96 @@ def test_reports_page_shows_both_audiences(api: Api, base: str, context: Browser
     page.wait_for_selector("#reports-hidden:not([hidden])")
     assert "audience=partner" in (page.locator("#reports-json").get_attribute("href") or "")
     # As published: no cell between 1 and 9 (a hidden one shows "x").
-    cells = page.locator("#reports-out td").all_inner_texts()
-    assert cells
-    numbers = ["".join(c.split()) for c in cells]  # "1 234": grouped by a no-break space
+    numbers = _published(page)
+    assert numbers
     small = [n for n in numbers if n.isdigit() and 1 <= int(n) <= 9]
     assert not small, small
-    found = violations(page)
+    found = axe(page, checker)
     assert not found, found
     body = api.client.get(
         "/reports/2025.json?audience=partner", headers=api.headers("coordinator")
     ).json()
-    assert json.dumps(body)  # the partner version is JSON too
+    assert body["audience"] == "partner" and body["year"] == 2025
+    # The page draws the JSON's tables, and the JSON publishes no count from 1 to 9 either.
+    assert page.locator("#reports-out section.report-table").count() == len(body["tables"])
+    titles = page.locator("#reports-out section.report-table h2").all_inner_texts()
+    assert titles == [t["title"] for t in body["tables"]]
+    cells = [
+        v
+        for t in body["tables"]
+        for v in [*(c for row in t["cells"] for c in row), *t["row_totals"], *t["column_totals"]]
+    ]
+    assert cells and not [v for v in cells if v is not None and 1 <= v <= 9]
     page.fill("#reports-year", "1990")
     page.click("#reports-form button[type=submit]")
     page.wait_for_selector("#reports-form [data-error-for=year]:not(:empty)")
+    last = datetime.now(TZ).year + 1
+    want = PL["reports_year_range"].replace("{from}", "2000").replace("{to}", str(last))
+    assert page.locator("#reports-form [data-error-for=year]").inner_text() == want
+
+
+@pytest.mark.parametrize("lang", ["en", "uk"])
+def test_reports_tables_pass_axe_in_english_and_ukrainian(
+    base: str, context: BrowserContext, checker: BrowserContext, lang: str
+) -> None:
+    page = open_page(context, base, "reports", "test-coordinator", lang)
+    _show_report(page, "2025")
+    assert page.evaluate("document.documentElement.lang") == lang
+    found = axe(page, checker)
+    assert not found, found
+
+
+def test_a_partner_reads_the_partner_report_only(
+    api: Api, base: str, context: BrowserContext, checker: BrowserContext
+) -> None:
+    refused = denied(api, "test-partner")
+    page = open_page(context, base, "reports", "test-partner")
+    # No choice of audience: the internal one is not offered, the page says which it shows.
+    assert page.locator("#reports-form input[value=internal]").count() == 0
+    assert page.locator("#reports-audience").is_hidden()
+    assert page.locator("#reports-partner-only").is_visible()
+    _show_report(page, "2025")
+    assert "audience=partner" in (page.locator("#reports-json").get_attribute("href") or "")
+    assert page.locator("#reports-hidden").is_visible()
+    numbers = _published(page)
+    assert numbers and not [n for n in numbers if n.isdigit() and 1 <= int(n) <= 9]
+    assert denied(api, "test-partner") == refused
+    found = axe(page, checker)
+    assert not found, found
+
+
+def test_no_page_calls_what_its_role_may_not(api: Api, base: str, context: BrowserContext) -> None:
+    """An admin on every page, a coordinator on the admin page: no refused call (each would be a
+    "denied" audit row); what the role may not use says so instead."""
+    refused = denied(api, "test-admin")
+    for name in PAGES:
+        page = open_page(context, base, name, "test-admin")
+        page.close()
+    assert denied(api, "test-admin") == refused
+    context.clear_cookies()
+    refused = denied(api, "test-coordinator")
+    page = open_page(context, base, "admin", "test-coordinator")
+    assert page.locator("#admin-denied").is_visible()
+    assert page.locator("#admin-users-section").is_hidden()
+    assert page.locator("#admin-members-section").is_visible()
+    assert denied(api, "test-coordinator") == refused
 
 
 @pytest.mark.parametrize("lang", ["pl", "en", "uk"])
 def test_every_page_passes_axe_at_both_widths(
-    api: Api, base: str, browser: Browser, lang: str
+    api: Api, base: str, browser: Browser, checker: BrowserContext, lang: str
 ) -> None:
     _pending_change(api, 3)
+    _open_alert(api)
     found: dict[str, list[str]] = {}
     for viewport in (LAPTOP, TABLET):
-        context = browser.new_context(viewport=viewport, bypass_csp=True)
+        where = f"{viewport['width']}"
+        context, refused = csp_context(browser, viewport)
+        page = context.new_page()
+        page.goto(f"{base}/app/login?lang={lang}&next=/app/console/sos")
+        assert page.evaluate("document.documentElement.lang") == lang
+        found[f"login {where}"] = axe(page, checker)
+        page.close()
         for name in PAGES:
             who = "test-admin" if name == "admin" else "test-coordinator"
             if name == "admin":
@@ -452,13 +706,20 @@ def test_every_page_passes_axe_at_both_widths(
             html = page.content()
             assert "{{" not in html and "[[" not in html, name
             assert page.evaluate("document.documentElement.lang") == lang
-            where = f"{name} {viewport['width']}"
-            found[where] = violations(page)
+            found[f"{name} {where}"] = axe(page, checker)
             scroll = page.evaluate("document.documentElement.scrollWidth")
-            assert scroll <= viewport["width"], (where, scroll)
+            assert scroll <= viewport["width"], (name, where, scroll)
             if viewport is TABLET and lang == "pl":
                 _shot(page, f"console-{name}-tablet")
             page.close()
+        if viewport is TABLET and lang != "pl":
+            # A signed-in account without the console: the no-access page.
+            context.clear_cookies()
+            page = open_page(context, base, "sos", "test-streetworker", lang)
+            assert page.locator("body").get_attribute("data-page") == "no-access"
+            found[f"no-access {where}"] = axe(page, checker)
+            page.close()
         context.close()
+        assert not refused, refused
     bad = {k: v for k, v in found.items() if v}
     assert not bad, bad

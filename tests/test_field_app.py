@@ -294,7 +294,11 @@ def test_offline_changes_of_one_site_from_two_phones(api: Api) -> None:
     assert site["properties"]["estimated_people"] == 7
     assert site["properties"]["status"] == "closed"
     assert site["properties"]["hazards"] == ["fire"]
-    twice = api.client.post(f"/site-changes/{second}/reject", headers=api.headers("coordinator"))
+    twice = api.client.post(
+        f"/site-changes/{second}/reject",
+        json={"reason": "decided already"},
+        headers=api.headers("coordinator"),
+    )
     assert twice.status_code == 409
     bad = api.client.put(
         f"/sites/{site_id}/changes/{uuid.uuid4()}",

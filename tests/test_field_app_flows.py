@@ -141,6 +141,11 @@ def test_two_phones_change_one_site_offline(api: Api, browser: Browser) -> None:
         _shot(c, "review-two")
         c.locator("#review-list li").first.locator(".decide-accept").click()
         _until(c, "document.querySelectorAll('#review-list li').length === 1")
+        # A rejection without a reason is refused at the field (issue 12), nothing decided.
+        c.locator("#review-list li").first.locator(".decide-reject").click()
+        c.wait_for_selector("#review-list li .field-error:not(:empty)")
+        assert c.locator("#review-list li .decide-reason").get_attribute("aria-invalid") == "true"
+        c.locator("#review-list li").first.locator(".decide-reason").fill("closed in person")
         c.locator("#review-list li").first.locator(".decide-reject").click()
         _until(c, "document.querySelectorAll('#review-list li').length === 0")
         b.click("#send-now")

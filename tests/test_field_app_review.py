@@ -95,3 +95,50 @@ def test_a_redacted_note_is_not_replayed_from_the_stored_answer(api: Api) -> Non
 def _count(api: Api, sql: str) -> int:
     with db.session_scope(api.engine) as session:
         return int(session.execute(text(sql)).scalar_one())
+
+
+def test_a_rejection_needs_a_reason_an_acceptance_may_give_one(api: Api) -> None:
+    """Issue 12: a proposed change is rejected with a reason (422 on `reason` without one,
+    nothing decided); an acceptance may say why or not."""
+    site = api.client.get("/sites?limit=1", headers=api.headers("coordinator")).json()
+    site_id = site["features"][0]["id"]
+    changes = []
+    for people in (5, 6):
+        made = api.client.put(
+            f"/sites/{site_id}/changes/{uuid.uuid4()}",
+            json={"base_version": 1_000_000, "properties": {"estimated_people": people}},
+            headers=api.headers("streetworker"),
+        )
+        assert made.status_code == 201 and made.json()["state"] == "pending", made.text
+        changes.append(made.json()["id"])
+    first, second = changes
+    coordinator = api.headers("coordinator")
+    for body in (None, {}, {"reason": ""}, {"reason": "   \n "}, {"reason": "x" * 501}):
+        refused = api.client.post(f"/site-changes/{first}/reject", json=body, headers=coordinator)
+        assert refused.status_code == 422, (body, refused.text)
+        assert "reason" in refused.text, refused.text
+    decided = "SELECT count(*) FROM audit_log WHERE detail->>'decision' IS NOT NULL"
+    before = _count(api, decided)
+    with db.session_scope(api.engine) as session:
+        state = session.execute(
+            text("SELECT state FROM site_changes WHERE id = :i"), {"i": first}
+        ).scalar_one()
+    assert state == "pending" and _count(api, decided) == before
+
+    rejected = api.client.post(
+        f"/site-changes/{first}/reject", json={"reason": "  counted twice  "}, headers=coordinator
+    )
+    assert rejected.status_code == 200 and rejected.json()["state"] == "rejected", rejected.text
+    accepted = api.client.post(f"/site-changes/{second}/accept", headers=coordinator)
+    assert accepted.status_code == 200 and accepted.json()["state"] == "accepted", accepted.text
+    with db.session_scope(api.engine) as session:
+        reasons: dict[str, str | None] = dict(
+            session.execute(
+                text(
+                    "SELECT detail->>'change', detail->>'reason' FROM audit_log "
+                    "WHERE detail->>'change' IN (:a, :b) AND detail ? 'decision'"
+                ),
+                {"a": first, "b": second},
+            ).all()
+        )
+    assert reasons == {first: "counted twice", second: None}

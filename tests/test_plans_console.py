@@ -454,7 +454,7 @@ def test_a_streetworker_is_refused_every_plans_route(api: Api, base: dict[str, A
         if path.startswith("/plans")
         for method in ops
     ]
-    assert len(calls) == 9
+    assert len(calls) == 10  # the 9 plan routes and GET /plans/crew-accounts
     values = {"plan_id": base["id"], "team": 1}
     for method, path in calls:
         url = path.format(**values)

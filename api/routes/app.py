@@ -337,9 +337,25 @@ _console_caller.guarded = ("console", "read")  # type: ignore[attr-defined]
 ConsoleCaller = Annotated[Principal | None, Depends(_console_caller)]
 
 
-def _console_nav(t: dict[str, str], lang: str, page: str) -> str:
+# A coalition partner reads the partner version of the yearly report (issue 12) in the
+# console: that page only (its script asks for audience=partner); every other page is for the
+# roles policy lets read ("console", "read").
+OTHER_READERS = {"reports": ("partner_reports", "read")}
+
+
+def _may_open(role: str, page: str) -> bool:
+    if policy.allowed(role, "console", "read"):
+        return True
+    need = OTHER_READERS.get(page)
+    return need is not None and policy.allowed(role, *need)
+
+
+def _console_nav(t: dict[str, str], lang: str, page: str, role: str) -> str:
+    """The pages this role may open (none: no nav)."""
     items = []
     for name in ("index", *CONSOLE_PAGES):
+        if not _may_open(role, name):
+            continue
         href = f"/app/console{'' if name == 'index' else '/' + name}?lang={lang}"
         current = ' aria-current="page"' if name == page else ""
         label = escape(t[f"console_page_{name}"])
@@ -357,7 +373,7 @@ def _console_page(page: str, lang: str, who: Principal | None) -> Response:
         here = "/app/console" + ("" if page == "index" else f"/{page}")
         return RedirectResponse(f"/app/login?lang={lang}&next={here}", status_code=303)
     t = apptext.texts(lang)  # type: ignore[arg-type]
-    allowed = policy.allowed(who.role, "console", "read")
+    allowed = _may_open(who.role, page)
     name = page if allowed else "no-access"
     content = _fill((CONSOLE_DIR / f"{name}.html").read_text(encoding="utf-8"), t)
     script = f"console-{page}.js"
@@ -370,13 +386,15 @@ def _console_page(page: str, lang: str, who: Principal | None) -> Response:
         "[[lang]]": lang,
         "[[page]]": page if allowed else "no-access",
         "[[title]]": escape(t[f"console_page_{page}"]),
-        "[[nav]]": _console_nav(t, lang, page) if allowed else "",
+        "[[nav]]": _console_nav(t, lang, page, who.role),
         "[[scripts]]": "\n".join(scripts),
     }
     for key, value in values.items():
         shell = shell.replace(key, value)
     # Last, so nothing in an account's name is read as a placeholder.
-    shell = shell.replace("[[role]]", escape(who.role)).replace("[[who]]", escape(who.name))
+    role = escape(t.get(f"console_role_{who.role}", who.role))
+    shell = shell.replace("[[role_label]]", role).replace("[[role]]", escape(who.role))
+    shell = shell.replace("[[who]]", escape(who.name))
     return _html(shell, status=200 if allowed else 403, csp=CONSOLE_CSP)
 
 

@@ -15,6 +15,7 @@ from api.deps import Ctx, guard
 from api.routes.visits import RECORD_SCHEMA, TABLE
 from geo_outreach.accounts import sessions
 from geo_outreach.core import db
+from geo_outreach.core.errors import invalid
 from layers import audit, features, fieldsync
 from layers.fieldsync import SiteChangeIn
 from layers.site_changes import SiteChange
@@ -38,11 +39,19 @@ class SiteChangeOut(BaseModel):
 
 
 class DecisionNote(BaseModel):
-    """Why a coordinator decided so (optional; kept in the audit record)."""
+    """Why a coordinator accepted a change (optional; kept in the audit record)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
     reason: str | None = Field(default=None, max_length=500)
+
+
+class RejectNote(BaseModel):
+    """Why a coordinator turned a change down: required (the proposer is owed a reason)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    reason: str = Field(max_length=500)
 
 
 class RevokedOut(BaseModel):
@@ -108,9 +117,7 @@ def list_site_changes(ctx: Annotated[Ctx, guard("site_changes", "read")]) -> lis
         return [_change_out(r) for r in rows]
 
 
-def _decide(
-    ctx: Ctx, change_id: uuid.UUID, *, accept: bool, note: DecisionNote | None = None
-) -> SiteChangeOut:
+def _decide(ctx: Ctx, change_id: uuid.UUID, *, accept: bool, reason: str | None) -> SiteChangeOut:
     with ctx.tx() as tx:
         tx.action = "update"
         row = fieldsync.decide(
@@ -122,8 +129,8 @@ def _decide(
         )
         tx.ids = [row.site_id]
         tx.detail = {"change": str(change_id), "decision": row.state}
-        if note is not None and note.reason:
-            tx.detail["reason"] = note.reason
+        if reason:
+            tx.detail["reason"] = reason
         return _change_out(row)
 
 
@@ -134,17 +141,23 @@ def accept_site_change(
     note: DecisionNote | None = None,
 ) -> SiteChangeOut:
     """Apply a waiting change onto the site as it is now (coordinators); `reason` is audited."""
-    return _decide(ctx, change_id, accept=True, note=note)
+    reason = note.reason.strip() if note is not None and note.reason else None
+    return _decide(ctx, change_id, accept=True, reason=reason)
 
 
 @router.post("/site-changes/{change_id}/reject")
 def reject_site_change(
     change_id: uuid.UUID,
     ctx: Annotated[Ctx, guard("site_changes", "update")],
-    note: DecisionNote | None = None,
+    note: RejectNote | None = None,
 ) -> SiteChangeOut:
-    """Turn a waiting change down; it stays on record (coordinators); `reason` is audited."""
-    return _decide(ctx, change_id, accept=False, note=note)
+    """Turn a waiting change down; it stays on record (coordinators). `reason` is required and
+    audited; without one (no body, or only blanks) nothing is decided (422 on `reason`)."""
+    reason = note.reason.strip() if note is not None else ""
+    if not reason:
+        msg = "required: say why the change is rejected"
+        raise invalid("reason", msg)
+    return _decide(ctx, change_id, accept=False, reason=reason)
 
 
 @router.post("/admin/users/{name}/revoke")

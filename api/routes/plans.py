@@ -18,6 +18,9 @@ from sqlalchemy.orm import Session
 
 from api.deps import Ctx, guard, outcome_of, street_tiles
 from api.errors import Busy
+from geo_outreach.accounts import users
+from geo_outreach.accounts.users import PATROL_ROLES
+from geo_outreach.core import db
 from geo_outreach.core.i18n import Lang
 from geo_outreach.mapping import render
 from geo_outreach.routing import exports as plan_export
@@ -76,9 +79,26 @@ class PublishedPatrol(BaseModel):
     members: list[str]
 
 
+class ReplacedPatrol(BaseModel):
+    id: uuid.UUID
+    code: str
+    plan_id: uuid.UUID = Field(description="the earlier published version it belonged to")
+
+
 class Published(BaseModel):
     plan_id: uuid.UUID
     patrols: list[PublishedPatrol]
+    cancelled: list[uuid.UUID] = Field(
+        description="patrols of an earlier published version of this plan, still planned, "
+        "cancelled by this one (one night, one set of patrols)"
+    )
+    replaced: list[ReplacedPatrol] = Field(description="the cancelled patrols, with their codes")
+
+
+class CrewAccount(BaseModel):
+    name: str
+    role: str
+    joint_only: bool = Field(description="a partner account: on joint plans only")
 
 
 def _out(row: StoredPlan) -> PlanOut:
@@ -148,6 +168,15 @@ def compare_plans(
         return stored.compare(tx.session, a, b, actor=ctx.actor, role=ctx.principal.role)
 
 
+@router.get("/plans/crew-accounts")
+def crew_accounts(ctx: Annotated[Ctx, guard("plans", "create")]) -> list[CrewAccount]:
+    """The active accounts a plan's crews may name: streetworkers and coordinators, and the
+    partners (joint plans only). Names and roles only; no site is read."""
+    with db.session_scope(ctx.engine) as session:
+        found = [u for u in users.list_users(session) if u.active and u.role in PATROL_ROLES]
+    return [CrewAccount(name=u.name, role=u.role, joint_only=u.role == "partner") for u in found]
+
+
 @router.get("/plans/{plan_id}")
 def get_plan(plan_id: PlanId, ctx: Annotated[Ctx, guard("plans", "read")]) -> PlanOut:
     """One stored plan, as it was answered when it was made."""
@@ -171,10 +200,15 @@ def resolve_plan(
     return _solved(ctx, lambda s: stored.prepare_resolve(s, plan_id, body, actor=actor, role=role))
 
 
-@router.post("/plans/{plan_id}/publish", responses={409: {"description": "already published"}})
+@router.post(
+    "/plans/{plan_id}/publish",
+    responses={409: {"description": "already published, or an earlier version has started"}},
+)
 def publish_plan(plan_id: PlanId, ctx: Annotated[Ctx, guard("plans", "update")]) -> Published:
     """The plan's routes become planned patrols with their stops and ETAs, each team's members
-    on theirs (their field app shows the route); once only."""
+    on theirs (their field app shows the route); once only. An earlier published version of
+    the plan (re-solved from the same first plan) is replaced: its patrols still planned are
+    cancelled (listed in `cancelled`); if any of them has started, 409."""
     with ctx.tx() as tx:
         done = stored.publish(tx.session, plan_id, actor=ctx.actor, role=ctx.principal.role)
     return Published.model_validate(done)

@@ -561,10 +561,26 @@
         var li = document.createElement('li'); li.dataset.change = c.id; li.innerHTML = text;
         if (state.data.may.review) {
           var row = document.createElement('div'); row.className = 'row';
+          // A rejection says why (the server refuses one without a reason); an acceptance may.
+          var label = document.createElement('label'), reason = document.createElement('input');
+          var fault = document.createElement('p');
+          reason.id = 'reason-' + c.id; reason.name = 'reason'; reason.maxLength = 500; reason.className = 'decide-reason';
+          label.htmlFor = reason.id; label.textContent = t('review_reason');
+          fault.id = reason.id + '-err'; fault.className = 'field-error';
+          li.appendChild(label); li.appendChild(reason); li.appendChild(fault);
           [['accept', 'accept'], ['reject', 'reject']].forEach(function (a) {
             var b = document.createElement('button'); b.type = 'button'; b.className = 'decide-' + a[0]; b.textContent = t(a[1]);
             b.addEventListener('click', function () {
-              api('POST', '/site-changes/' + c.id + '/' + a[0]).then(function () { refreshWaiting(); });
+              var why = reason.value.trim();
+              function wrong(text) {
+                fault.textContent = text; reason.setAttribute('aria-invalid', 'true');
+                reason.setAttribute('aria-describedby', fault.id); reason.focus();
+              }
+              if (a[0] === 'reject' && !why) { wrong(t('required')); return; }
+              api('POST', '/site-changes/' + c.id + '/' + a[0], why ? {reason: why} : undefined).then(function (r) {
+                if (r.ok || r.status !== 422) { return refreshWaiting(); }
+                return r.json().then(function (b) { wrong(((b.problems || [])[0] || {}).fault || t('refused')); });
+              });
             });
             row.appendChild(b);
           });

@@ -8,8 +8,16 @@
   var ROLES = ['streetworker', 'coordinator', 'partner', 'ngo', 'admin'];
   var UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
   var patrols = [];
+  // What the signed-in role may call (geo_outreach/core/policy.py): no call is made that the
+  // role cannot make, since each refused one leaves a "denied" row in the audit log.
+  var MAY = {
+    accounts: C.role === 'admin',  // ("accounts", …), ("audit", "read"): admin
+    listPatrols: ['streetworker', 'coordinator', 'partner'].indexOf(C.role) >= 0,  // ("patrols", "read")
+    members: C.role === 'admin' || C.role === 'coordinator'  // ("patrol_members", "update")
+  };
 
   function loadUsers() {
+    if (!MAY.accounts) { return Promise.resolve(); }
     return C.api('GET', '/admin/users').then(function (a) {
       var tbody = C.$('admin-users').querySelector('tbody');
       tbody.textContent = '';
@@ -27,14 +35,18 @@
       ROLES.map(function (r) { return C.el('option', {value: r, text: C.t('admin_role_' + r), selected: r === u.role}); }));
     var roleError = C.el('p', {class: 'field-error', 'data-error-for': 'role'});
     function act(body, label) {
-      return C.el('button', {type: 'button', form: form.id, text: C.t(label), 'data-action': label,
-        'aria-label': u.name + ': ' + C.t(label), onclick: function () { change(u, form, row, body(), label); }});
+      var b = C.el('button', {type: 'button', form: form.id, text: C.t(label), 'data-action': label,
+        'aria-label': u.name + ': ' + C.t(label)});
+      b.run = function () { change(u, form, row, body(), label); };
+      return b;
     }
+    var active = act(function () { return {active: !u.active}; }, u.active ? 'admin_deactivate' : 'admin_activate');
+    var revokeButton = C.el('button', {type: 'button', class: 'danger', form: form.id, text: C.t('admin_revoke'), 'data-action': 'admin_revoke',
+      'aria-label': u.name + ': ' + C.t('admin_revoke')});
     var buttons = [
       act(function () { return {role: role.value}; }, 'admin_set_role'),
-      act(function () { return {active: !u.active}; }, u.active ? 'admin_deactivate' : 'admin_activate'),
-      C.el('button', {type: 'button', class: 'danger', form: form.id, text: C.t('admin_revoke'), 'data-action': 'admin_revoke',
-        'aria-label': u.name + ': ' + C.t('admin_revoke'), onclick: function () { revoke(u, form); }})
+      u.active ? confirmFirst(u, active, 'admin_deactivate') : active,
+      confirmFirst(u, revokeButton, 'admin_revoke', function () { revoke(u, form); })
     ];
     // The row's controls and error places sit in its cells; the form is in the last one.
     form.appendChild(roleError);
@@ -45,7 +57,33 @@
       C.el('td', {text: C.day(u.created_at)}),
       C.el('td', {}, [C.el('div', {class: 'actions'}, buttons), form])
     ]);
+    buttons.forEach(function (b) { if (b.run && !b.dataset.confirm) { b.addEventListener('click', b.run); } });
     return row;
+  }
+
+  // Deactivating and revoking end the account's sessions at once: the first tap puts a
+  // "Confirm …" and a "Cancel" button in the button's place (focus on Confirm); only Confirm acts.
+  function confirmFirst(u, button, label, run) {
+    run = run || button.run;
+    button.dataset.confirm = 'ask';
+    button.addEventListener('click', function () {
+      var box = C.el('span', {class: 'admin-confirm', role: 'group', 'aria-label': u.name + ': ' + C.t(label)});
+      function back(focus) {
+        box.replaceWith(button);
+        if (focus) { button.focus(); }
+      }
+      var yes = C.el('button', {type: 'button', class: 'danger', 'data-confirm': label,
+        text: C.t('admin_confirm', {action: C.t(label)}), 'aria-label': u.name + ': ' + C.t('admin_confirm', {action: C.t(label)}),
+        onclick: function () { back(true); run(); }});
+      var no = C.el('button', {type: 'button', 'data-cancel': label, text: C.t('admin_cancel'),
+        'aria-label': u.name + ': ' + C.t('admin_cancel'), onclick: function () { back(true); C.say(''); }});
+      box.appendChild(yes);
+      box.appendChild(no);
+      button.replaceWith(box);
+      yes.focus();
+      C.say(C.t('admin_confirm_ask', {action: C.t(label), name: u.name}));
+    });
+    return button;
   }
 
   function change(u, form, row, body, label) {
@@ -100,6 +138,7 @@
 
   // Patrols (coordinators may list them; an admin types the patrol's id).
   function loadPatrols() {
+    if (!MAY.listPatrols) { return Promise.resolve(); }
     return C.api('GET', '/patrols?limit=200').then(function (a) {
       var list = C.$('admin-patrols');
       list.textContent = '';
@@ -132,7 +171,7 @@
     var form = C.$('admin-members');
     var value = form.elements.patrol.value.trim(), id = patrolId(value);
     C.clearErrors(form);
-    if (!id) { C.showErrors(form, [{field: 'patrol', fault: value ? 'UUID?' : C.t('console_required')}]); return; }
+    if (!id) { C.showErrors(form, [{field: 'patrol', fault: C.t(value ? 'admin_patrol_unknown' : 'console_required')}]); return; }
     var members = form.elements.members.value.split(/[\s,;]+/).filter(Boolean);
     C.submit(form, 'PUT', '/patrols/' + id + '/members', {members: members}).then(function (done) {
       if (!done) { return; }
@@ -169,6 +208,10 @@
   }
 
   C.ready.then(function () {
+    // Sections the role may not use are left out (their calls would only be refused).
+    [['admin-users-section', MAY.accounts], ['admin-access-section', MAY.accounts],
+     ['admin-members-section', MAY.members]].forEach(function (s) { C.$(s[0]).hidden = !s[1]; });
+    C.$('admin-denied').hidden = MAY.accounts;
     C.$('admin-create').addEventListener('submit', onCreate);
     C.$('admin-members').addEventListener('submit', onMembers);
     C.$('admin-patrol').addEventListener('change', onPatrolChange);

@@ -16,7 +16,7 @@
     var headers = {'Accept': 'application/json', 'Content-Type': 'application/json',
                    'X-CSRF-Token': m ? decodeURIComponent(m[1]) : '', 'If-Match': '"' + version + '"'};
     return fetch(url, {method: method, headers: headers, credentials: 'same-origin', body: JSON.stringify(data)}).then(function (r) {
-      if (r.status === 401) { location.href = '/app/login?lang=' + C.lang + '&next=' + encodeURIComponent(location.pathname); }
+      if (r.status === 401) { C.sessionEnded(); }  // the notice; the board keeps what was typed
       return r.json().catch(function () { return null; }).then(function (b) { return {ok: r.ok, status: r.status, body: b, response: r}; });
     }, function () { return {ok: false, status: 0, body: null, response: null}; });
   }
@@ -108,6 +108,7 @@
         if (more.querySelector('.beds-history').open) { loadHistory(f, more); }
         return null;
       }
+      if (a.status === 401) { done(null); return null; }
       done('');
       if (a.status === 412) {
         C.showErrors(form, [{field: 'free_beds', fault: C.t('beds_stale')}]);
@@ -172,6 +173,7 @@
           C.say(f.p.name + ': ' + C.t('beds_details_saved'), 'ok');
           return;
         }
+        if (a.status === 401) { return; }
         if (a.status === 412) {
           C.showErrors(form, [{field: '', fault: C.t('beds_stale')}]);
           reloadOne(f, C.$('beds').querySelector('tr[data-facility="' + f.id + '"]'), more);

@@ -20,8 +20,9 @@
     return '/imports/' + encodeURIComponent(form.elements.layer.value) + '?' + q.toString();
   }
 
-  // XMLHttpRequest, not fetch: only it tells how much of the file has gone up.
-  function upload(url, file, onProgress) {
+  // XMLHttpRequest, not fetch: only it tells how much of the file has gone up. onSent: the
+  // whole file is up and the server is reading it (no measure of that: indeterminate).
+  function upload(url, file, onProgress, onSent) {
     return new Promise(function (resolve) {
       var xhr = new XMLHttpRequest(), data = new FormData();
       var m = document.cookie.match(/(?:^|;\s*)go_csrf=([^;]+)/);
@@ -30,11 +31,12 @@
       xhr.setRequestHeader('Accept', 'application/json');
       xhr.setRequestHeader('X-CSRF-Token', m ? decodeURIComponent(m[1]) : '');
       xhr.upload.onprogress = function (e) { if (e.lengthComputable) { onProgress(e.loaded / e.total); } };
-      xhr.upload.onload = function () { onProgress(1); };
+      xhr.upload.onload = function () { onProgress(1); onSent(); };
       xhr.onload = function () {
         var body = null;
         try { body = JSON.parse(xhr.responseText); } catch (err) { body = xhr.responseText; }
-        if (xhr.status === 401) { location.href = '/app/login?lang=' + C.lang + '&next=' + encodeURIComponent(location.pathname); }
+        // The session ended: the notice with a login link; the form keeps the file and options.
+        if (xhr.status === 401) { C.sessionEnded(); }
         resolve({ok: xhr.status >= 200 && xhr.status < 300, status: xhr.status, body: body});
       };
       xhr.onerror = function () { resolve({ok: false, status: 0, body: null}); };
@@ -96,12 +98,23 @@
     C.clearErrors(form);
     if (!file) { C.showErrors(form, [{field: 'file', fault: C.t('console_required')}]); return Promise.resolve(); }
     var url = request(form, dryRun);
-    var done = C.busy(C.t('import_uploading'), 0), bar = C.$('con-progress');
+    var done = C.busy(C.t('import_uploading'), 0, C.$('import-report')), bar = C.$('con-progress');
     bar.max = 1;
+    bar.value = 0;
     C.$('import-check').disabled = true;
     C.$('import-confirm').disabled = true;
-    return upload(url, file, function (share) { bar.value = share; }).then(function (a) {
+    function sent() {
+      bar.removeAttribute('value');  // indeterminate: how long the check takes is not known
+      C.say(C.t(dryRun ? 'import_checking' : 'import_importing'));
+    }
+    return upload(url, file, function (share) { bar.value = share; }, sent).then(function (a) {
       C.$('import-check').disabled = false;
+      if (a.status === 401) {
+        // Nothing was checked or stored: the same request may be sent again once logged in.
+        C.$('import-confirm').disabled = checked === null;
+        done('');
+        return;
+      }
       if (a.ok) {
         checked = dryRun ? url.replace('dry_run=true', 'dry_run=false') + '#' + file.name + file.size + file.lastModified : null;
         C.$('import-confirm').disabled = !dryRun;

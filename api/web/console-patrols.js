@@ -115,11 +115,12 @@
       var file = input.files && input.files[0];
       if (!file) { C.showErrors(form, [{field: 'track', fault: C.t('patrols_choose_file')}]); return; }
       if (file.size > 20 * 1024 * 1024) { C.showErrors(form, [{field: 'track', fault: C.t('patrols_file_too_big')}]); return; }
-      var done = C.busy(C.t('patrols_uploading'), 0);
+      var done = C.busy(C.t('patrols_uploading'), 0, form);
       file.text().then(function (text) {
-        return C.submit(form, 'PUT', '/patrols/' + p.id + '/track', undefined, {raw: text, type: 'application/gpx+xml'});
-      }).then(function (out) {
-        if (!out) { done(C.t('console_fix_fields'), 'error'); return; }
+        return C.send(form, 'PUT', '/patrols/' + p.id + '/track', undefined, {raw: text, type: 'application/gpx+xml'});
+      }).then(function (answer) {
+        // Refused: the status line already says why (faults at the field, 409, offline, session).
+        if (!answer.ok) { done(null); return; }
         done('');
         reload(p.id, C.t('patrols_track_saved', {code: p.properties.code}));
       });
@@ -202,7 +203,11 @@
     C.clearErrors(form);
     var done = C.busy(C.t('console_loading'), 0);
     return C.api('GET', query(form)).then(function (answer) {
-      if (!answer.ok) { C.showErrors(form, C.problems(answer)); done(''); return; }
+      if (!answer.ok) {
+        done(null);
+        if (answer.status !== 401) { C.showErrors(form, C.problems(answer), answer); }
+        return;
+      }
       var list = (answer.body.features || []).slice().sort(function (a, b) {
         return a.properties.planned_start < b.properties.planned_start ? -1 : 1;
       });

@@ -201,9 +201,19 @@
     });
   }
 
-  function drawPublished(plan, patrols) {
+  // What publishing replaced: the earlier published version's patrols it cancelled.
+  function replacedText(replaced) {
+    if (!replaced || !replaced.length) { return ''; }
+    var plans = replaced.map(function (p) { return short(p.plan_id); }).filter(function (id, i, all) { return all.indexOf(id) === i; });
+    return C.t('plan_replaced', {plan: plans.join(', '), codes: replaced.map(function (p) { return p.code; }).join(', ')});
+  }
+
+  function drawPublished(plan, patrols, replaced) {
     C.$('plan-publish').disabled = !!plan.published;
     C.$('plan-published').hidden = !plan.published;
+    var note = C.$('plan-replaced');
+    note.textContent = replacedText(replaced);
+    note.hidden = !note.textContent;
     if (!plan.published) { return; }
     C.$('plan-published-text').textContent = patrols ? C.t('plan_published_n', {n: patrols.length}) : C.t('plan_is_published');
     var sheet = C.$('plan-sheet');
@@ -246,10 +256,12 @@
   function solve(form, url, body, label, adjust) {
     var button = form.querySelector('button[type=submit]');
     button.disabled = true;
-    var done = C.busy(label, Number(body.seconds || 2) + 8);
-    return C.submit(form, 'POST', url, body).then(function (plan) {
+    var done = C.busy(label, Number(body.seconds || 2) + 8, C.$('plan-result'));
+    return C.send(form, 'POST', url, body).then(function (answer) {
       button.disabled = false;
-      if (!plan) { done(C.t('console_fix_fields'), 'error'); return null; }
+      // Refused: the status line already says why (faults, busy planner, offline, session).
+      if (!answer.ok) { done(null); return null; }
+      var plan = answer.body;
       done(C.t('plan_ready', {sites: plan.summary.sites_covered}), 'ok');
       state.adjust = adjust;
       showPlan(plan);
@@ -297,15 +309,20 @@
     solve(f, '/plans/' + from + '/resolve', body, C.t('plan_resolving'), adjust);
   }
 
+  // Once: the button is off while the request runs and for a published plan.
   function onPublish(ev) {
     ev.preventDefault();
-    var f = C.$('publish-form'), plan = state.plan;
-    var done = C.busy(C.t('plan_publishing'), 0);
-    C.submit(f, 'POST', '/plans/' + plan.id + '/publish').then(function (out) {
-      if (!out) { done(C.t('plan_not_published'), 'error'); return; }
+    var f = C.$('publish-form'), plan = state.plan, button = C.$('plan-publish');
+    if (button.disabled || plan.published) { return; }
+    button.disabled = true;
+    var done = C.busy(C.t('plan_publishing'), 0, f);
+    C.send(f, 'POST', '/plans/' + plan.id + '/publish').then(function (answer) {
+      if (!answer.ok) { button.disabled = !!plan.published; done(null); return; }
+      var out = answer.body;
       plan.published = true;
-      done(C.t('plan_published_n', {n: out.patrols.length}), 'ok');
-      drawPublished(plan, out.patrols);
+      var replaced = replacedText(out.replaced);
+      done(C.t('plan_published_n', {n: out.patrols.length}) + (replaced ? ' ' + replaced : ''), 'ok');
+      drawPublished(plan, out.patrols, out.replaced);
       loadRecent();
     });
   }
@@ -343,7 +360,7 @@
   function openPlan(id) {
     var done = C.busy(C.t('console_loading'), 0);
     return C.api('GET', '/plans/' + encodeURIComponent(id)).then(function (answer) {
-      if (!answer.ok) { done(C.problems(answer)[0].fault, 'error'); return; }
+      if (!answer.ok) { done(answer.status === 401 ? '' : C.problems(answer)[0].fault, 'error'); return; }
       done('');
       state.adjust = {};
       showPlan(answer.body);
@@ -387,13 +404,15 @@
     });
   }
 
-  // Account names for the members' fields, when this role may list them (admins).
+  // The accounts a crew may name (GET /plans/crew-accounts: active streetworkers and
+  // coordinators; partners marked, for joint plans only) for the members' fields.
   function loadAccounts() {
-    return C.api('GET', '/admin/users').then(function (answer) {
+    return C.api('GET', '/plans/crew-accounts').then(function (answer) {
       if (!answer.ok || !Array.isArray(answer.body)) { return; }
-      state.accounts = answer.body.filter(function (u) { return u.active !== false; });
+      state.accounts = answer.body;
       var list = C.el('datalist', {id: 'plan-accounts'}, state.accounts.map(function (u) {
-        return C.el('option', {value: u.name, text: u.name + ' (' + u.role + ')'});
+        var label = C.t('console_role_' + u.role) + (u.joint_only ? ', ' + C.t('plan_joint_only') : '');
+        return C.el('option', {value: u.name, label: u.name + ' (' + label + ')'});
       }));
       document.body.appendChild(list);
     });

@@ -6,6 +6,9 @@
   var C = window.Console;
   C.pageScript = true;
   var hidden = '–';  // a cell without a value: no data (internal) or suppressed (partner)
+  var MIN_YEAR = 2000;  // geo_outreach/reports/tables.py: MIN_YEAR … next year
+  // A partner reads only the partner version ("partner_reports"; the internal one is 403 for it).
+  var PARTNER_ONLY = C.role === 'partner';
 
   function cell(value) {
     if (value === null || value === undefined) { return hidden; }
@@ -57,11 +60,15 @@
     if (ev) { ev.preventDefault(); }
     var form = C.$('reports-form');
     var year = form.elements.year.value.trim();
-    var audience = form.querySelector('input[name="audience"]:checked').value;
+    var audience = PARTNER_ONLY ? 'partner' : form.querySelector('input[name="audience"]:checked').value;
     var query = '?audience=' + audience + '&lang=' + C.lang;
+    var last = Number(C.today().slice(0, 4)) + 1;
     hidden = audience === 'partner' ? 'x' : '–';
     C.clearErrors(form);
-    if (!/^\d{4}$/.test(year)) { C.showErrors(form, [{field: 'year', fault: '2000–2100'}]); return null; }
+    if (!/^\d{4}$/.test(year) || Number(year) < MIN_YEAR || Number(year) > last) {
+      C.showErrors(form, [{field: 'year', fault: C.t('reports_year_range', {from: MIN_YEAR, to: last})}]);
+      return null;
+    }
     var json = '/reports/' + year + '.json' + query;
     C.$('reports-page').href = '/reports/' + year + '.html' + query;
     C.$('reports-json').href = json;
@@ -86,7 +93,13 @@
     var form = C.$('reports-form');
     var asked = new URLSearchParams(location.search);
     form.elements.year.value = asked.get('year') || C.today().slice(0, 4);
-    if (asked.get('audience') === 'partner') { form.querySelector('input[value="partner"]').checked = true; }
+    form.elements.year.min = MIN_YEAR;
+    form.elements.year.max = Number(C.today().slice(0, 4)) + 1;
+    if (asked.get('audience') === 'partner' || PARTNER_ONLY) { form.querySelector('input[value="partner"]').checked = true; }
+    // A partner has no choice to make: the audience is left out and the page says which it is.
+    if (PARTNER_ONLY) { form.querySelector('input[value="internal"]').closest('label').remove(); }
+    C.$('reports-audience').hidden = PARTNER_ONLY;
+    C.$('reports-partner-only').hidden = !PARTNER_ONLY;
     form.addEventListener('submit', onShow);
     document.body.dataset.ready = 'true';
   });

@@ -7,6 +7,12 @@
   var C = window.Console;
   C.pageScript = true;
   var sites = {};
+  // Policy: site changes and alerts are decided by coordinators only; no call another role
+  // cannot make (a refused call leaves a "denied" row in the audit log).
+  var MAY_REVIEW = C.role === 'coordinator';
+  // A change's properties (SitePropsPatch) and the texts that name them.
+  var PROPS = {code: 'code', name: 'name', category: 'category', status: 'status',
+               estimated_people: 'estimated_people', hazards: 'hazards', access_notes: 'access_notes'};
 
   function fact(label, value) {
     return [C.el('dt', {text: label}), C.el('dd', {text: value === null || value === undefined || value === '' ? '–' : value})];
@@ -16,17 +22,26 @@
     pairs.forEach(function (p) { fact(p[0], p[1]).forEach(function (n) { out.appendChild(n); }); });
     return out;
   }
-  function show(value) {
+  // A code of a vocabulary in words (the catalogue's label), else the code itself.
+  function word(key, code) { return C.texts[key] ? C.t(key) : String(code); }
+  function show(name, value) {
+    if (value === null || value === undefined || value === '') { return '–'; }
+    if (name === 'status' || name === 'category') { return word('review_' + name + '_' + value, value); }
+    if (name === 'hazards' && Array.isArray(value)) {
+      return value.length ? value.map(function (h) { return word('review_hazard_' + h, h); }).join(', ') : C.t('console_none');
+    }
     if (Array.isArray(value)) { return value.join(', '); }
-    if (value && typeof value === 'object') { return JSON.stringify(value); }
-    return value;
+    if (typeof value === 'object') { return JSON.stringify(value); }
+    return String(value);
   }
 
-  // The site's code and name for the heading (one audited read per site shown).
-  function siteLabel(id) {
+  // The site as it is now: code and name for the heading, its properties for "now → proposed"
+  // (one audited read per site shown).
+  function siteNow(id) {
     if (sites[id]) { return Promise.resolve(sites[id]); }
     return C.api('GET', '/sites/' + id).then(function (a) {
-      sites[id] = a.ok && a.body.properties ? a.body.properties.code + ' · ' + a.body.properties.name : id;
+      var p = a.ok && a.body.properties ? a.body.properties : null;
+      sites[id] = {label: p ? p.code + ' · ' + p.name : id, props: p};
       return sites[id];
     });
   }
@@ -35,21 +50,42 @@
     return C.api('GET', '/site-changes').then(function (a) {
       var list = C.$('review-changes');
       list.textContent = '';
+      sites = {};  // read again: an accepted change has just moved the site on
       if (!a.ok) { C.say(C.problems(a)[0].fault, 'error'); return null; }
       C.$('review-changes-none').hidden = a.body.length > 0;
       return Promise.all(a.body.map(function (c) {
-        return siteLabel(c.site_id).then(function (label) { list.appendChild(changeCard(c, label)); });
+        return siteNow(c.site_id).then(function (site) { list.appendChild(changeCard(c, site)); });
       }));
     });
   }
 
-  function changeCard(c, label) {
-    var id = 'change-' + c.id;
-    var props = Object.keys(c.properties).map(function (k) { return [C.t(k), show(c.properties[k])]; });
+  // What the change asks for beside what the site shows now, one row per property.
+  function compare(c, site, id) {
+    var rows = Object.keys(c.properties).map(function (k) {
+      var now = site.props ? show(k, site.props[k]) : '–';
+      return C.el('tr', {'data-prop': k}, [
+        C.el('th', {scope: 'row', text: PROPS[k] ? C.t(PROPS[k]) : k}),
+        C.el('td', {class: 'review-now', text: now}),
+        C.el('td', {class: 'review-new', text: show(k, c.properties[k])})
+      ]);
+    });
+    return C.el('div', {class: 'table-wrap'}, [C.el('table', {class: 'data review-compare', 'aria-labelledby': id + '-p'}, [
+      C.el('thead', {}, [C.el('tr', {}, [
+        C.el('th', {scope: 'col', text: C.t('review_property')}),
+        C.el('th', {scope: 'col', text: C.t('review_now')}),
+        C.el('th', {scope: 'col', text: C.t('review_proposed_value')})
+      ])]),
+      C.el('tbody', {}, rows)
+    ])]);
+  }
+
+  function changeCard(c, site) {
+    var id = 'change-' + c.id, label = site.label;
     var form = C.el('form', {class: 'review-decide', novalidate: true, 'aria-labelledby': id + '-h'}, [
       C.el('div', {class: 'field'}, [
         C.el('label', {for: id + '-reason', text: C.t('review_reason')}),
-        C.el('input', {id: id + '-reason', name: 'reason', maxlength: 500, autocomplete: 'off'}),
+        C.el('input', {id: id + '-reason', name: 'reason', maxlength: 500, autocomplete: 'off', 'aria-describedby': id + '-hint'}),
+        C.el('p', {class: 'hint', id: id + '-hint', text: C.t('review_reason_hint')}),
         C.el('p', {class: 'field-error', 'data-error-for': 'reason'})
       ]),
       C.el('p', {class: 'field-error', 'data-error-for': ''}),
@@ -62,6 +98,11 @@
       ev.preventDefault();
       var action = ev.submitter && ev.submitter.value === 'reject' ? 'reject' : 'accept';
       var reason = form.elements.reason.value.trim();
+      // As the server: a rejection needs a reason (≤ 500 characters), an acceptance may give one.
+      C.clearErrors(form);
+      var fault = action === 'reject' && !reason ? C.t('review_reason_required')
+        : reason.length > 500 ? C.t('review_reason_long') : null;
+      if (fault) { C.showErrors(form, [{field: 'reason', fault: fault}]); return; }
       C.submit(form, 'POST', '/site-changes/' + c.id + '/' + action, reason ? {reason: reason} : undefined).then(function (done) {
         if (!done) { return; }
         C.say(C.t(action === 'accept' ? 'review_accepted' : 'review_rejected') + ' ' + label, 'ok');
@@ -71,8 +112,8 @@
     return C.el('li', {'data-change': c.id, class: 'card'}, [
       C.el('h3', {id: id + '-h', text: label}),
       dl([[C.t('review_by'), String(c.created_by).replace(/^api:/, '')], [C.t('review_at'), C.when(c.created_at)]]),
-      C.el('h4', {text: C.t('review_proposed')}),
-      dl(props),
+      C.el('h4', {id: id + '-p', text: C.t('review_proposed')}),
+      compare(c, site, id),
       form
     ]);
   }
@@ -126,6 +167,13 @@
   }
 
   C.ready.then(function () {
+    if (!MAY_REVIEW) {
+      ['review-changes-none', 'review-alerts-none'].forEach(function (n) {
+        C.$(n).textContent = C.t('console_forbidden');
+        C.$(n).hidden = false;
+      });
+      return null;
+    }
     return Promise.all([loadChanges(), loadAlerts()]);
   }).then(function () { document.body.dataset.ready = 'true'; });
 })();

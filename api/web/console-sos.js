@@ -187,6 +187,13 @@
   }
 
   C.ready.then(function () {
+    // The SOS bus log and timetable are the coordinators' ("sos_bus": coordinator): another
+    // role gets a notice and no calls (each refused one would be a "denied" audit row).
+    if (C.role !== 'coordinator') {
+      C.$('sos-denied').hidden = false;
+      ['sos-duty-section', 'sos-duties-section', 'sos-stops-section'].forEach(function (id) { C.$(id).hidden = true; });
+      return null;
+    }
     var form = C.$('sos-duty');
     form.elements.duty_date.value = C.today();
     form.addEventListener('submit', onDuty);

@@ -55,15 +55,29 @@
     var m = document.cookie.match(/(?:^|;\s*)go_csrf=([^;]+)/);
     return m ? decodeURIComponent(m[1]) : '';
   }
-  function toLogin() {
-    location.href = '/app/login?lang=' + C.lang + '&next=' + encodeURIComponent(location.pathname);
+  // The session ended (logged out elsewhere, revoked, expired): the page and what was typed
+  // stay; a link opens the login in a new tab, then the user presses the button again. For
+  // every 401 of the console, also from a page's own fetch/XHR: call C.sessionEnded().
+  C.sessionEnded = function () {
+    var box = C.$('con-session');
+    if (!box) { return; }
+    var login = '/app/login?lang=' + C.lang + '&next=' + encodeURIComponent(location.pathname);
+    box.textContent = '';
+    box.appendChild(document.createTextNode(C.t('console_session_ended') + ' '));
+    box.appendChild(C.el('a', {href: login, target: '_blank', rel: 'noopener', id: 'con-login-again', text: C.t('console_log_in_again')}));
+    box.hidden = false;
+  };
+  // Any other answer from the server: the session works again (the notice goes).
+  function sessionWorks() {
+    var box = C.$('con-session');
+    if (box && !box.hidden) { box.hidden = true; box.textContent = ''; }
   }
 
   // -- the API -----------------------------------------------------------------------------
   // C.api('POST', '/plans', {…}) → Promise of {ok, status, body, response}; body is the parsed
   // JSON (or text). opts: {raw: string body, type: content type, accept: 'text'}. A 401 (the
-  // session ended) goes to the login page and comes back here. Never rejects on HTTP errors;
-  // a network failure gives {ok: false, status: 0}.
+  // session ended) shows C.sessionEnded() and leaves the page as it is. Never rejects on HTTP
+  // errors; a network failure gives {ok: false, status: 0}.
   C.api = function (method, url, data, opts) {
     opts = opts || {};
     var headers = {'Accept': opts.accept === 'text' ? '*/*' : 'application/json'};
@@ -77,7 +91,7 @@
       headers['Content-Type'] = 'application/json';
     }
     return fetch(url, {method: method, headers: headers, credentials: 'same-origin', body: payload}).then(function (r) {
-      if (r.status === 401) { toLogin(); }
+      if (r.status === 401) { C.sessionEnded(); } else { sessionWorks(); }
       var type = r.headers.get('content-type') || '';
       var read = type.indexOf('json') >= 0 ? r.json() : r.text();
       return read.catch(function () { return null; }).then(function (b) {
@@ -105,6 +119,23 @@
     return [{field: '', fault: text}];
   };
 
+  // What went wrong, for the status line: by the kind of answer (a 422's faults are shown at
+  // their fields; a busy planner says when to try again; a conflict says the server's why).
+  C.failure = function (answer) {
+    var b = answer && answer.body, detail = b && typeof b.detail === 'string' ? b.detail : '';
+    var status = answer ? answer.status : -1;
+    if (status === 0) { return C.t('console_offline'); }
+    if (status === 401) { return C.t('console_session_ended'); }
+    if (status === 403) { return C.t('console_forbidden') + (detail ? ' (' + detail + ')' : ''); }
+    if (status === 422) { return C.t('console_fix_fields'); }
+    if (status === 409) { return C.t('console_conflict', {detail: detail || status}); }
+    if (status === 503 || status === 429) {
+      var wait = answer.response ? answer.response.headers.get('Retry-After') : null;
+      return C.t('console_busy', {detail: detail}) + (wait ? ' ' + C.t('console_retry_after', {s: wait}) : '');
+    }
+    return detail ? C.t('console_server_error', {status: status}) + ' ' + detail : C.t('console_server_error', {status: status});
+  };
+
   // -- faults next to fields ---------------------------------------------------------------
   // In a form, a field's fault goes into <p class="field-error" data-error-for="NAME">, and the
   // control named NAME (or marked data-field="NAME") gets aria-invalid and aria-describedby.
@@ -128,7 +159,9 @@
     });
   };
   // Shows each problem at its field; returns how many. Unplaced ones go to the status line.
-  C.showErrors = function (form, problems) {
+  // `answer` (optional): the server's answer they came from; without it they are the page's
+  // own checks (nothing was sent).
+  C.showErrors = function (form, problems, answer) {
     var loose = [], first = null;
     problems.forEach(function (p, i) {
       var found = errorPlace(form, p.field);
@@ -146,22 +179,29 @@
         if (!first) { first = c; }
       });
     });
-    if (loose.length) { C.say(loose.map(function (p) { return (p.field ? p.field + ': ' : '') + p.fault; }).join(' · '), 'error'); }
-    else if (problems.length) { C.say(C.t('console_fix_fields'), 'error'); }
+    var said = !answer || answer.status === 422 ? C.t('console_fix_fields') : C.failure(answer);
+    if (loose.length) { said = loose.map(function (p) { return (p.field ? p.field + ': ' : '') + p.fault; }).join(' · '); }
+    if (problems.length) { C.say(said, 'error'); }
     if (first) { first.focus(); } else {
       var shownAt = form.querySelector('.field-error:not(:empty)');
       if (shownAt) { shownAt.scrollIntoView({block: 'center'}); }
     }
     return problems.length;
   };
-  // Sends a form's body; on a 4xx the faults are shown next to the fields (nothing was stored).
-  // Resolves with the answer's body when it was ok, else null.
-  C.submit = function (form, method, url, data, opts) {
+  // Sends a form's body; when refused, the faults are shown next to the fields and the status
+  // line says why (422: correct the marked fields; 409, 503, offline: their own words; 401:
+  // the session notice, nothing else). Resolves with the whole answer.
+  C.send = function (form, method, url, data, opts) {
     C.clearErrors(form);
     return C.api(method, url, data, opts).then(function (answer) {
-      if (answer.ok) { return answer.body === null ? {} : answer.body; }
-      C.showErrors(form, C.problems(answer));
-      return null;
+      if (!answer.ok && answer.status !== 401) { C.showErrors(form, C.problems(answer), answer); }
+      return answer;
+    });
+  };
+  // As C.send; resolves with the answer's body when it was ok, else null.
+  C.submit = function (form, method, url, data, opts) {
+    return C.send(form, method, url, data, opts).then(function (answer) {
+      return answer.ok ? (answer.body === null ? {} : answer.body) : null;
     });
   };
 
@@ -171,25 +211,33 @@
     p.textContent = text || '';
     p.className = kind ? 'con-' + kind : '';
   };
-  // A long action: C.busy(C.t('plan_solving'), 12) shows <progress> (filled over `expected`
-  // seconds, or indeterminate) and "text – 3 s" in the live region; returns done(text, kind).
-  C.busy = function (text, expected) {
-    var bar = C.$('con-progress'), started = Date.now();
+  // A long action: C.busy(C.t('plan_solving'), 12, region) shows <progress> (filled over
+  // `expected` seconds, or indeterminate) and the seconds gone by. The live region says the
+  // text once at the start and the final text at the end (the counter is aria-hidden: read
+  // every second it would drown everything else); `region`, the part of the page the action
+  // will redraw, is aria-busy meanwhile. Returns done(text, kind); done(null) keeps what the
+  // status line says (e.g. the faults C.send showed).
+  C.busy = function (text, expected, region) {
+    var bar = C.$('con-progress'), clock = C.$('con-elapsed'), started = Date.now();
     bar.hidden = false;
+    clock.hidden = false;
     if (expected) { bar.max = expected; bar.value = 0; } else { bar.removeAttribute('value'); }
-    body.setAttribute('aria-busy', 'true');
+    if (region) { region.setAttribute('aria-busy', 'true'); }
+    C.say(text);
     function tick() {
       var s = Math.floor((Date.now() - started) / 1000);
       if (expected) { bar.value = Math.min(expected, (Date.now() - started) / 1000); }
-      C.say(C.t('console_elapsed', {text: text, s: s}));
+      clock.textContent = C.t('console_seconds', {s: s});
     }
     tick();
     var timer = setInterval(tick, 1000);
     return function done(final, kind) {
       clearInterval(timer);
       bar.hidden = true;
-      body.removeAttribute('aria-busy');
-      C.say(final || '', kind);
+      clock.hidden = true;
+      clock.textContent = '';
+      if (region) { region.removeAttribute('aria-busy'); }
+      if (final !== null) { C.say(final || '', kind); } else if (C.$('con-status-text').textContent === text) { C.say(''); }
     };
   };
 
@@ -206,9 +254,17 @@
     }
     var out = C.$('con-logout');
     if (out) {
+      // Away only once the server ended the session (or it had ended already): offline or an
+      // error, the page stays and says so (the session would live on otherwise).
       out.addEventListener('click', function () {
-        C.api('POST', '/app/logout').then(function () {
-          location.href = '/app/login?lang=' + C.lang + '&next=/app/console';
+        out.disabled = true;
+        C.api('POST', '/app/logout').then(function (answer) {
+          out.disabled = false;
+          if (answer.ok || answer.status === 401) {
+            location.href = '/app/login?lang=' + C.lang + '&next=/app/console';
+            return;
+          }
+          C.say(C.t('console_logout_failed') + ' ' + C.failure(answer), 'error');
         });
       });
     }

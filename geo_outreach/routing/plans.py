@@ -529,9 +529,111 @@ def compare(
 # -- publish --------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Replaced:
+    """A patrol of an earlier version of the plan, cancelled by publishing this one."""
+
+    id: uuid.UUID
+    code: str
+    plan_id: uuid.UUID
+
+
+# A started patrol is past replacing: the new version of its plan must wait or be given up.
+STARTED_STATUSES = ("in_progress", "done")
+
+
+def _lineage(session: Session, plan_id: uuid.UUID) -> tuple[uuid.UUID, list[uuid.UUID]]:
+    """The first plan of this one's re-solves (its root) and every plan re-solved from it."""
+    up = select(StoredPlan.id, StoredPlan.parent_id).where(StoredPlan.id == plan_id)
+    ups = up.cte("up", recursive=True)
+    ups = ups.union(
+        select(StoredPlan.id, StoredPlan.parent_id).join(ups, StoredPlan.id == ups.c.parent_id)
+    )
+    root = session.scalar(select(ups.c.id).where(ups.c.parent_id.is_(None))) or plan_id
+    downs = select(StoredPlan.id).where(StoredPlan.id == root).cte("down", recursive=True)
+    downs = downs.union(select(StoredPlan.id).join(downs, StoredPlan.parent_id == downs.c.id))
+    return root, list(session.scalars(select(downs.c.id)))
+
+
+def _supersede(
+    session: Session, row: StoredPlan, lineage: list[uuid.UUID], *, actor: str, role: str
+) -> list[Replaced]:
+    """Cancel the still planned patrols of the lineage's plans published before this one (one
+    night, one set of patrols); 409 naming the plan when any of them has started."""
+    earlier = list(
+        session.scalars(
+            select(StoredPlan)
+            .where(
+                StoredPlan.id.in_(lineage),
+                StoredPlan.id != row.id,
+                StoredPlan.published_at.is_not(None),
+            )
+            .order_by(StoredPlan.published_at)
+            .with_for_update()
+        )
+    )
+    ids = [p for plan in earlier for p in plan.patrol_ids]
+    # Locked: a visit logged meanwhile would start one of them (layers.patrols.start_on_visit).
+    patrols = list(
+        session.scalars(
+            select(Patrol)
+            .where(Patrol.id.in_(ids))
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    )
+    for plan in earlier:
+        started = sorted(
+            p.code for p in patrols if p.id in plan.patrol_ids and p.status in STARTED_STATUSES
+        )
+        if started:
+            msg = (
+                f"plan {plan.id} is already under way: its patrols have started "
+                f"({', '.join(started)}); finish or cancel them on the patrols page before "
+                f"publishing plan {row.id}, another version of it"
+            )
+            raise Conflict(msg)
+    owner = {p: plan.id for plan in earlier for p in plan.patrol_ids}
+    cancelled = [Replaced(p.id, p.code, owner[p.id]) for p in patrols if p.status == "planned"]
+    if not cancelled:
+        return []
+    note = f"replaced by plan {row.id}"
+    session.execute(
+        update(Patrol)
+        .where(Patrol.id.in_([p.id for p in cancelled]))
+        .values(
+            status="cancelled",
+            notes=func.concat_ws("\n", Patrol.notes, note),
+            updated_at=func.now(),
+            updated_by=actor,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    audit.record(
+        session,
+        actor=actor,
+        role=role,
+        action="update",
+        layer="patrols",
+        object_ids=[p.id for p in cancelled],
+        detail={
+            "status": "cancelled",
+            "notes": note,
+            "plans": [str(p.id) for p in earlier],
+            "replaced_by": str(row.id),
+        },
+    )
+    return cancelled
+
+
 def publish(session: Session, plan_id: uuid.UUID, *, actor: str, role: str) -> dict[str, Any]:
-    """The plan's routes become planned patrols, each team's members on theirs; once only
-    (the row is locked, so two publishers cannot both pass the check)."""
+    """The plan's routes become planned patrols, each team's members on theirs; once only.
+    It replaces a plan of the same lineage (re-solved from the same first plan) published
+    before: that one's patrols still planned are cancelled, in this transaction; if any has
+    started, 409. The lineage's first plan is locked first, so two versions published at once
+    wait for each other instead of both passing the checks."""
+    root, lineage = _lineage(session, plan_id)
+    get(session, root, lock=True)
     row = get(session, plan_id, lock=True)
     if row.published_at is not None:
         msg = (
@@ -544,6 +646,7 @@ def publish(session: Session, plan_id: uuid.UUID, *, actor: str, role: str) -> d
         raise invalid("plan_id", msg)
     crews: list[dict[str, Any]] = row.request.get("crews") or []
     users = _check_members(session, ((c["name"], c["members"]) for c in crews), mode=plan.mode)
+    cancelled = _supersede(session, row, lineage, actor=actor, role=role)
     named = members(row)
     sizes = {n: len(names) for n, names in named.items() if names}
     ids = planner.store_plan(
@@ -583,6 +686,14 @@ def publish(session: Session, plan_id: uuid.UUID, *, actor: str, role: str) -> d
             "published": True,
             "patrols": [p["id"] for p in out],
             "members": {p["code"]: p["members"] for p in out},
+            "cancelled": [str(p.id) for p in cancelled],
         },
     )
-    return {"plan_id": str(row.id), "patrols": out}
+    return {
+        "plan_id": str(row.id),
+        "patrols": out,
+        "cancelled": [str(p.id) for p in cancelled],
+        "replaced": [
+            {"id": str(p.id), "code": p.code, "plan_id": str(p.plan_id)} for p in cancelled
+        ],
+    }
