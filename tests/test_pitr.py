@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import gzip
 import io
+import shutil
 import tarfile
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -48,18 +50,27 @@ def _sql(cluster: LocalPostgres, query: str, *params: object) -> list[tuple[obje
 
 
 @pytest.fixture(scope="module")
-def archived(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalPostgres, Path]]:
-    folder = tmp_path_factory.mktemp("pitr")
+def archived() -> Iterator[tuple[LocalPostgres, Path]]:
+    # Not under pytest's basetemp: every root pytest session (a test may start one) chmods
+    # /tmp/pytest-of-root to 0700, zeroing the ACL mask that lets the cluster's OS user in.
+    folder = Path(tempfile.mkdtemp(prefix="geo-outreach-pitr-"))
     folder.chmod(0o755)  # run as root, the cluster's OS user writes the archive there
     archive = folder / "wal-archive"
-    with throwaway_cluster() as cluster:
-        with pytest.raises(backup.BackupError, match="GEO_OUTREACH_BACKUP_KEY is not set"):
-            pitr.enable(cluster, archive, key=None)
-        assert pitr.enable(cluster, archive, key=KEY)
-        assert not pitr.enable(cluster, archive, key=KEY), "enabling twice changes nothing"
-        with pytest.raises(pitr.RecoveryError, match="not the key it was made with"):
-            pitr.enable(cluster, archive, key="another-passphrase-xyz")
-        yield cluster, archive
+    try:
+        with throwaway_cluster() as cluster:
+            # Autovacuum's ANALYZE commits; one after a test's target time would let recovery
+            # reach that time, and "nothing was committed after it" would not hold.
+            _sql(cluster, "ALTER SYSTEM SET autovacuum = off")
+            _sql(cluster, "SELECT pg_reload_conf()")
+            with pytest.raises(backup.BackupError, match="GEO_OUTREACH_BACKUP_KEY is not set"):
+                pitr.enable(cluster, archive, key=None)
+            assert pitr.enable(cluster, archive, key=KEY)
+            assert not pitr.enable(cluster, archive, key=KEY), "enabling twice changes nothing"
+            with pytest.raises(pitr.RecoveryError, match="not the key it was made with"):
+                pitr.enable(cluster, archive, key="another-passphrase-xyz")
+            yield cluster, archive
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _switch_and_archive(cluster: LocalPostgres, seconds: float = 60) -> str:

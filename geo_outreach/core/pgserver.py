@@ -642,6 +642,17 @@ class LocalPostgres:
         ]
         if names:
             self._run(["cp", "--preserve=timestamps", *names, str(self.data_dir / "pg_wal")])
+        # What the old cluster had archived stays marked so: archived again, a segment would
+        # meet its own earlier copy, and the archive_command (which never overwrites) would
+        # fail on it for ever.
+        done = [
+            str(p)
+            for p in sorted((old_data_dir / "pg_wal" / "archive_status").glob("*.done"))
+            if re.fullmatch(r"[0-9A-F]{24}\.done", p.name)
+        ]
+        if done:
+            status = self.data_dir / "pg_wal" / "archive_status"
+            self._run(["cp", "--preserve=timestamps", *done, str(status)])
         return len(names)
 
     def sibling(self, data_dir: Path) -> LocalPostgres:

@@ -401,11 +401,17 @@ def _recover(
     cluster's OS user) only while the replay runs."""
     cluster.unpack_base_backup(replay.tarball)
     cluster.adopt_wal(replay.kept)
+    # Passage may have been taken back since archiving (a chmod of a parent folder zeroes the
+    # ACL mask the cluster's OS user passes by): granted again.
+    folder = cluster._own_folder(wal_dir(replay.archive))
     key_file = cluster.data_dir / RESTORE_IDENTITY
     cluster.private_file(key_file, str(replay.identity).encode() + b"\n")
-    source = f"{wal_dir(replay.archive)}/%f.age"
+    source = f"{folder}/%f.age"
     settings = {
         "restore_command": (
+            # An archive the server cannot enter is not an empty one: an exit status above 125
+            # makes PostgreSQL stop the recovery instead of ending it at the last WAL it found.
+            f'test -x "{folder}" || exit 127; '
             f'test -f "{source}" && "{replay.age}" -d -i "{key_file}" -o "%p" "{source}"'
         )
     }
