@@ -148,6 +148,11 @@ def _start_wal(tarball: bytes) -> str:
     return match.group(1)
 
 
+def _stamp() -> str:
+    """UTC now as a folder name that sorts in time order (fixed width, microseconds)."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+
+
 def take_base_backup(
     cluster: LocalPostgres,
     archive: Path,
@@ -165,7 +170,8 @@ def take_base_backup(
     start_wal = _start_wal(tarball)
     log(f"encrypting {len(tarball)} bytes …")
     sealed = pyrage.encrypt(tarball, [recipient])
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    # Microseconds: two base backups within one second must not share a folder.
+    stamp = _stamp()
     folder = cluster._own_folder(cluster._own_folder(base_dir(archive)) / stamp)
     _write(folder, BASE_FILE, sealed)
     if (folder / BASE_FILE).read_bytes() != sealed:
@@ -325,7 +331,7 @@ def restore_to_time(
     carried = _audit_after(cluster, target)
     log(f"restoring {cluster.data_dir} to {target.isoformat()} from {base.name} …")
     cluster.stop()
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    stamp = _stamp()
     kept = cluster.data_dir.with_name(f"{cluster.data_dir.name}.before-restore-{stamp}")
     cluster.data_dir.rename(kept)
     replay = _Replay(archive=archive, tarball=tarball, kept=kept, age=age, identity=identity)
