@@ -103,9 +103,13 @@ def _plans(api: Api) -> int:
 
 
 def _gpx(points: list[tuple[float, float]], start: datetime) -> str:
+    # Two minutes apart, but never past now (the server refuses a track time in the future):
+    # the patrol began 1–2 h ago, depending on the time of day the test runs.
+    latest = datetime.now(ZoneInfo("UTC")) - timedelta(minutes=1)
+    step = min(timedelta(minutes=2), (latest - start) / max(1, len(points) - 1))
     pts = "".join(
         f'<trkpt lat="{lat:.6f}" lon="{lon:.6f}"><time>'
-        f"{(start + timedelta(minutes=2 * i)).astimezone(ZoneInfo('UTC')):%Y-%m-%dT%H:%M:%SZ}"
+        f"{(start + step * i).astimezone(ZoneInfo('UTC')):%Y-%m-%dT%H:%M:%SZ}"
         "</time></trkpt>"
         for i, (lon, lat) in enumerate(points)
     )
