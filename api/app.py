@@ -250,7 +250,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         # Issue 15: the hottest reads go through asyncpg, one statement each (api/fastread.py);
         # checked bearer tokens are remembered while the database can tell of revocations.
-        app.state.aengine = adb.make_async_engine(
+        app.state.apool = await adb.make_pool(
             database.app_url, statement_timeout_ms=settings.api_statement_timeout_ms
         )
         listener = asyncio.create_task(app.state.tokens.listen(database.app_url))
@@ -273,7 +273,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            await app.state.aengine.dispose()
+            await app.state.apool.close()
             try:
                 app.state.refusals.flush(app.state.engine)
             finally:

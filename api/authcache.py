@@ -22,6 +22,7 @@ import asyncpg
 from sqlalchemy import URL
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from geo_outreach.core import adb
 from geo_outreach.core.policy import Principal
 
 CHANNEL = "geo_outreach_auth"
@@ -76,8 +77,7 @@ class TokenCache:
 
     async def listen(self, url: URL) -> None:
         """Keep a LISTEN connection open (reconnecting); cache only while it answers."""
-        # The whole URL (host, port, socket folder, sslmode …) as libpq-style DSN.
-        dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        dsn = adb.dsn(url)
         while True:
             conn = None
             try:

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 from fastapi import Request
 from fastapi.responses import Response
-from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.concurrency import run_in_threadpool
 
 from api.collections import Collection
 from api.deps import AUDIT_LAYER, Ctx, outcome_of
 from api.geojson import check_limit, collection, geojson, links, parse_bbox
+from geo_outreach.core import adb
 from layers import features
 from layers.features import AuditRow, Cond, Page
 
@@ -40,11 +41,13 @@ async def audited_list(
     stmt, params = features.audited_page_query(
         coll.table, fields=coll.fields(ctx), conds=where, limit=limit, offset=offset, audit=who
     )
-    engine: AsyncEngine = request.app.state.aengine
+    pool: asyncpg.Pool = request.app.state.apool
+    query = adb.positional(stmt)
     try:
-        async with engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            body, ids, versions, matched, _logged = (await conn.execute(stmt, params)).one()
+        # Alone on its connection, outside a transaction: committed when the row arrives.
+        with adb.domain_errors():
+            row = await pool.fetchrow(query.sql, *query.args(params))
+        body, ids, versions, matched, _logged = row
     except Exception as exc:  # the failure is recorded on its own, as Ctx.tx does
         await run_in_threadpool(
             ctx.audit,

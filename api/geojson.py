@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import shapely
 from fastapi import Request
 from fastapi.responses import Response
 from starlette.datastructures import URL
@@ -65,15 +65,20 @@ def parse_bbox(
         raise refuse(field, "min must be below max (minLon,minLat,maxLon,maxLat)")
     if not (x0 >= -180 and x1 <= 180 and y0 >= -90 and y1 <= 90):
         raise refuse(field, "not longitude/latitude in WGS 84")
-    area = shapely.box(*settings.service_area)
-    box = shapely.box(x0, y0, x1, y1)
-    if not area.intersects(box):
-        if area.intersects(shapely.box(y0, x0, y1, x1)):
+    area = settings.service_area
+    if not _boxes_meet(area, (x0, y0, x1, y1)):
+        if _boxes_meet(area, (y0, x0, y1, x1)):
             raise refuse(field, "latitude and longitude appear swapped (lon first)")
         raise refuse(field, "outside the service area")
     if (x1 - x0) * (y1 - y0) > settings.api_bbox_max_deg2:
         raise refuse(field, f"larger than {settings.api_bbox_max_deg2} square degrees")
     return (x0, y0, x1, y1)
+
+
+def _boxes_meet(a: Sequence[float], b: Sequence[float]) -> bool:
+    """Two closed lon/lat boxes share a point (what shapely's box intersects says, on a hot
+    path that should not build geometries)."""
+    return a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
 
 
 def check_limit(limit: int, *, settings: Settings) -> int:

@@ -1,38 +1,88 @@
-"""The async engine (asyncpg) for the API's hottest reads: one statement per request, no worker
-thread, prepared statements kept per connection. The sync engine (geo_outreach.core.db) stays
-for everything else. Nothing connects at import."""
+"""asyncpg for the API's hottest reads: one statement per request, no worker thread, no ORM,
+prepared statements kept per connection. The sync engine (geo_outreach.core.db) stays for
+everything else. Nothing connects at import; the pool opens connections when first asked."""
 
 from __future__ import annotations
 
-from sqlalchemy import URL, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import asyncpg
+from sqlalchemy import URL, TextClause, make_url, text
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+
+from geo_outreach.core.errors import DatabaseUnavailable
 
 
-def async_url(url: URL | str) -> URL:
-    """The same database through asyncpg (the settings name psycopg)."""
-    return make_url(url).set(drivername="postgresql+asyncpg")
+def dsn(url: URL | str) -> str:
+    """The whole URL (host, port, socket folder, sslmode …) as a libpq-style DSN."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def make_async_engine(
+async def make_pool(
     url: URL | str,
     *,
     statement_timeout_ms: int = 60_000,
     application_name: str = "geo-outreach",
-    pool_size: int = 10,
-    max_overflow: int = 10,
-) -> AsyncEngine:
+    max_size: int = 10,
+) -> asyncpg.Pool:
     settings = {
         "statement_timeout": str(statement_timeout_ms),
         "timezone": "UTC",
         "application_name": application_name,
     }
-    return create_async_engine(
-        async_url(url),
-        # Bound values (coordinates) never go into exception texts or logs.
-        hide_parameters=True,
-        pool_size=pool_size,
-        max_overflow=max_overflow,
-        # A dead connection fails its one statement and is replaced; no ping round trip first.
-        pool_pre_ping=False,
-        connect_args={"server_settings": settings},
+    # min_size 0: the app starts while the database is away and connects on first use.
+    pool: asyncpg.Pool = await asyncpg.create_pool(
+        dsn(url), min_size=0, max_size=max_size, server_settings=settings
     )
+    return pool
+
+
+@dataclass(frozen=True)
+class Positional:
+    """A named-parameter statement in asyncpg's $n form, and the names in $n order."""
+
+    sql: str
+    names: tuple[str, ...]
+
+    def args(self, values: dict[str, Any]) -> list[Any]:
+        return [values[n] for n in self.names]
+
+
+def positional(stmt: TextClause) -> Positional:
+    """The statement for asyncpg, compiled once per distinct SQL text."""
+    return _positional(stmt.text)
+
+
+@lru_cache(maxsize=256)
+def _positional(sql: str) -> Positional:
+    compiled = text(sql).compile(dialect=asyncpg_dialect())
+    return Positional(str(compiled), tuple(compiled.positiontup or ()))
+
+
+_AWAY: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.PostgresConnectionError,
+)
+
+
+@contextmanager
+def domain_errors() -> Iterator[None]:
+    """asyncpg's failures as the domain's, as the sync engine's are (api/errors.py): a
+    statement timeout or an unreachable database is DatabaseUnavailable (503), without SQL or
+    values in the message."""
+    try:
+        yield
+    except asyncpg.QueryCanceledError:
+        msg = "the query took too long; narrow it (bbox, limit)"
+        raise DatabaseUnavailable(msg) from None
+    except _AWAY:
+        msg = "the database is not reachable right now"
+        raise DatabaseUnavailable(msg) from None
