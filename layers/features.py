@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import TextClause, text
 from sqlalchemy.orm import Session
 
+from layers import sites
 from layers.models import Base
 
 # table -> (geometry column or None, ordering column)
@@ -27,6 +28,12 @@ LAYOUT: dict[str, tuple[str | None, str]] = {
     "areas": ("geom", "name"),
     "sos_bus_routes": ("geom", "name"),
     "sos_bus_stops": ("geom", "seq"),
+}
+
+
+# table -> (column holding each row's Feature as JSON text, the properties it carries)
+STORED_FEATURE: dict[str, tuple[str, tuple[str, ...]]] = {
+    "sleeping_sites": ("feature_json", sites.FEATURE_FIELDS),
 }
 
 
@@ -112,34 +119,48 @@ def _page_sql(
     aggregates over `rows`, and the count of all matches."""
     geom, order = LAYOUT[table]
     props = _properties(table, fields)
-    if features:
+    stored = STORED_FEATURE.get(table)
+    # JSON text joined as text: no JSON object built, and none parsed again, per row.
+    body = "'[' || coalesce(string_agg(item, ',' ORDER BY rn), '') || ']'"
+    if features and stored is not None and tuple(fields) == stored[1]:
+        item = f't."{stored[0]}"'
+    elif features:
         geometry = f'ST_AsGeoJSON(t."{geom}", 7)::json' if geom else "NULL::json"
         item = (
             "json_build_object('type', 'Feature', 'id', t.id, "
-            f"'geometry', {geometry}, 'properties', {props})"
+            f"'geometry', {geometry}, 'properties', {props})::text"
         )
     else:
         item = f"(jsonb_build_object('id', t.id) || {props}::jsonb)"
+        body = "coalesce(json_agg(item ORDER BY rn), '[]'::json)::text"
     version = "t.version" if _has_version(table) else "NULL::int"
     if bounded:
-        # One index scan: the page and the count both come from the matches read once.
-        source = f"hits AS MATERIALIZED (SELECT * FROM {table} t WHERE {where}), "
-        page_from, count = "hits t", "(SELECT count(*) FROM hits)"
+        # One index scan: the page and the count both come from the matches read once. Only
+        # their row addresses and sort keys are kept; the page's rows are fetched again by
+        # address (same statement, same snapshot: the same row versions).
+        pick = f"""hits AS MATERIALIZED (
+            SELECT t.ctid AS tid, t."{order}" AS k, t.id FROM {table} t WHERE {where}
+        ), picked AS (
+            SELECT tid, k, id FROM hits ORDER BY k, id LIMIT :_limit OFFSET :_offset
+        ), sel AS (
+            SELECT t.* FROM picked p JOIN {table} t ON t.ctid = p.tid
+        )"""
+        count = "(SELECT count(*) FROM hits)"
     else:
-        source, page_from = "", f"{table} t WHERE {where}"
+        pick = f"""sel AS (
+            SELECT * FROM {table} t WHERE {where}
+            ORDER BY t."{order}", t.id LIMIT :_limit OFFSET :_offset
+        )"""
         count = f"(SELECT count(*) FROM {table} t WHERE {where})"
     ctes = f"""
-        {source}sel AS (
-            SELECT * FROM {page_from}
-            ORDER BY t."{order}", t.id LIMIT :_limit OFFSET :_offset
-        ), rows AS (
+        {pick}, rows AS (
             SELECT t.id, {version} AS version, {item} AS item,
                    row_number() OVER (ORDER BY t."{order}", t.id) AS rn
             FROM sel t
         )"""
-    aggregates = """coalesce(json_agg(item ORDER BY rn), '[]'::json)::text,
-               coalesce(array_agg(id ORDER BY rn), '{}'),
-               coalesce(array_agg(version ORDER BY rn), '{}')"""
+    aggregates = f"""{body},
+               coalesce(array_agg(id ORDER BY rn), '{{}}'),
+               coalesce(array_agg(version ORDER BY rn), '{{}}')"""
     return ctes, aggregates, count
 
 

@@ -5,6 +5,7 @@ with the closed box, edges included, page by page."""
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import socket
 
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from geo_outreach.core import adb, policy
 from geo_outreach.core.errors import DatabaseUnavailable
-from layers import features
+from layers import features, sites
 
 FIELDS = policy.fields("sleeping_sites", "coordinator")
 
@@ -150,3 +151,53 @@ def test_positional_statement_keeps_the_names_in_order() -> None:
     query = adb.positional(text("SELECT CAST(:b AS int) * 10 + CAST(:a AS int) - CAST(:b AS int)"))
     assert query.sql == "SELECT CAST($1 AS int) * 10 + CAST($2 AS int) - CAST($1 AS int)"
     assert query.args({"a": 1, "b": 2, "unused": 3}) == [2, 1]
+
+
+def test_stored_feature_is_the_live_build_for_every_site(session: Session) -> None:
+    """migration 0011's text equals what the read would build, after writes of every kind."""
+    assert sites.FEATURE_FIELDS == policy.SITE_FIELDS_ALL  # staff's reads take the stored text
+    session.execute(text("SET LOCAL timezone = 'Pacific/Chatham'"))  # the trigger writes UTC
+    session.execute(
+        text(
+            "UPDATE sleeping_sites SET access_notes = 'zmiana \"cudzysłów\" \\ ą', "
+            "version = version + 1, updated_at = now() "
+            "WHERE code IN (SELECT code FROM sleeping_sites ORDER BY code LIMIT 5)"
+        )
+    )
+    session.execute(
+        text(
+            "UPDATE sleeping_sites SET geom = ST_SetSRID(ST_MakePoint(18.6, 54.4), 4326) "
+            "WHERE code = (SELECT max(code) FROM sleeping_sites)"
+        )
+    )
+    session.execute(text("SET LOCAL timezone = 'UTC'"))
+    props = ", ".join(f"'{f}', t.{f}" for f in sites.FEATURE_FIELDS)
+    differ = session.execute(
+        text(
+            "SELECT count(*), count(*) FILTER (WHERE t.feature_json::jsonb IS DISTINCT FROM "
+            "json_build_object('type', 'Feature', 'id', t.id, "
+            "'geometry', ST_AsGeoJSON(t.geom, 7)::json, "
+            f"'properties', json_build_object({props}))::jsonb) FROM sleeping_sites t"
+        )
+    ).one()
+    assert differ[0] >= 300 and differ[1] == 0
+    moved = session.execute(
+        text(
+            "SELECT feature_json::json->'properties'->>'district' FROM sleeping_sites "
+            "WHERE code = (SELECT max(code) FROM sleeping_sites)"
+        )
+    ).scalar_one()
+    assert moved  # site_district ran first: the stored Feature has the new district
+
+
+def test_other_field_lists_are_built_live(session: Session) -> None:
+    box = _boxes(session)[0]
+    cond = features.within(box, table="sleeping_sites")
+    safety = features.page(
+        session, "sleeping_sites", fields=policy.SITE_FIELDS_SAFETY, conds=[cond], limit=3
+    )
+    full = features.page(session, "sleeping_sites", fields=FIELDS, conds=[cond], limit=3)
+    assert safety.ids == full.ids
+    for feature in json.loads(safety.features):
+        assert set(feature["properties"]) == set(policy.SITE_FIELDS_SAFETY)
+    assert [f["id"] for f in json.loads(full.features)] == [str(i) for i in full.ids]

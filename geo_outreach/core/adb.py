@@ -36,9 +36,15 @@ async def make_pool(
     }
     # min_size 0: the app starts while the database is away and connects on first use.
     pool: asyncpg.Pool = await asyncpg.create_pool(
-        dsn(url), min_size=0, max_size=max_size, server_settings=settings
+        dsn(url), min_size=0, max_size=max_size, server_settings=settings, reset=_no_reset_query
     )
     return pool
+
+
+async def _no_reset_query(conn: asyncpg.Connection) -> None:
+    """Instead of asyncpg's RESET ALL / UNLISTEN / CLOSE ALL round trip at every release: this
+    pool runs single statements that leave no session state behind (no SET, LISTEN, cursor or
+    advisory lock). asyncpg still rolls back a transaction left open before calling this."""
 
 
 @dataclass(frozen=True)
