@@ -6,6 +6,7 @@ and the app role still cannot UPDATE or DELETE visits."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -221,9 +222,9 @@ def test_admin_redacts_a_visit_note_at_the_command_line(api: Api) -> None:
 
 def test_admin_redacts_a_site_and_a_visit_through_the_api(api: Api) -> None:
     admin = api.admin_url
-    site, version = _one(
+    site, version, note = _one(
         admin,
-        "SELECT id, version FROM sleeping_sites WHERE access_notes IS NOT NULL "
+        "SELECT id, version, access_notes FROM sleeping_sites WHERE access_notes IS NOT NULL "
         "AND access_notes <> %s ORDER BY code LIMIT 1",
         MARKER,
     )
@@ -238,6 +239,9 @@ def test_admin_redacts_a_site_and_a_visit_through_the_api(api: Api) -> None:
         MARKER,
         version + 1,
     )
+    # The stored Feature (migration 0011) is rewritten with the row: the text is gone there too.
+    stored = _one(admin, "SELECT feature_json::jsonb FROM sleeping_sites WHERE id = %s", site)
+    assert stored["properties"]["access_notes"] == MARKER and note not in json.dumps(stored, ensure_ascii=False)
     actor, detail = _one(
         admin,
         "SELECT actor, detail FROM audit_log WHERE action = 'redact' "
