@@ -95,8 +95,31 @@ def free_port() -> int:
         return port
 
 
+def tree_cpu(root: int) -> float:
+    """CPU seconds (user + system) used so far by a process and its living descendants."""
+    children: dict[int, list[int]] = {}
+    used: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        fields = stat[stat.rindex(")") + 2 :].split()  # after "(comm)", which may hold spaces
+        pid = int(entry.name)
+        children.setdefault(int(fields[1]), []).append(pid)
+        used[pid] = int(fields[11]) + int(fields[12])
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        total += used.get(pid, 0)
+        todo += children.get(pid, [])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def serve(cmd: list[str], env: dict[str, str], health: str) -> Iterator[None]:
+def serve(cmd: list[str], env: dict[str, str], health: str) -> Iterator[int]:
     with tempfile.TemporaryFile() as out:
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
@@ -115,7 +138,7 @@ def serve(cmd: list[str], env: dict[str, str], health: str) -> Iterator[None]:
                 except httpx.TransportError:
                     pass
                 time.sleep(0.3)
-            yield
+            yield proc.pid
         finally:
             proc.terminate()
             try:
@@ -259,15 +282,21 @@ def main() -> None:
         workers = ["--workers", str(args.workers)]
         uvicorn = [py, "-m", "uvicorn", "--no-access-log", *workers, "--port"]
         log(f"[3/4] three servers, {args.workers} worker(s) each …")
+        postmaster = int((cluster.data_dir / "postmaster.pid").read_text().split()[0])
         with (
             serve(
                 [py, "-m", "geo_outreach.cli", "serve", *workers, "--port", str(ports[0])],
                 env,
                 f"{ours}/health/live",
-            ),
-            serve([*uvicorn, str(ports[1]), "tipg.main:app"], env, f"{tipg}/collections"),
-            serve([*uvicorn, str(ports[2]), "benchmarks.bare_api:app"], env, f"{bare}/health"),
+            ) as ours_pid,
+            serve(
+                [*uvicorn, str(ports[1]), "tipg.main:app"], env, f"{tipg}/collections"
+            ) as tipg_pid,
+            serve(
+                [*uvicorn, str(ports[2]), "benchmarks.bare_api:app"], env, f"{bare}/health"
+            ) as bare_pid,
         ):
+            pids = {"geo-outreach": ours_pid, "tipg": tipg_pid, "bare FastAPI+asyncpg": bare_pid}
             matched = [check_same_answers(ours, tipg, bare, b, bearer) for b in queries[:5]]
             log(f"      same answers on 5 boxes (features matched: {matched})")
             log(f"[4/4] wrk, {args.seconds} s each, {args.connections} connections …")
@@ -275,26 +304,32 @@ def main() -> None:
                     ("bare FastAPI+asyncpg", bare, ours_paths, None))  # fmt: skip
             for _name, base, paths, header in runs:  # warm-up: connections, caches, plans
                 wrk(base, paths, auth_header=header, seconds=2, connections=args.connections)
-            results = {
-                name: wrk(
-                    base,
-                    paths,
-                    auth_header=header,
-                    seconds=args.seconds,
+            results = {}
+            for name, base, paths, header in runs:
+                # CPU of the server's processes and of the database's during the run: on a
+                # machine whose cores are all busy, their sum per request sets the throughput.
+                before = tree_cpu(pids[name]), tree_cpu(postmaster)
+                r = wrk(
+                    base, paths, auth_header=header, seconds=args.seconds,
                     connections=args.connections,
-                )
-                for name, base, paths, header in runs
-            }
+                )  # fmt: skip
+                after = tree_cpu(pids[name]), tree_cpu(postmaster)
+                r["server_cpu_ms"] = (after[0] - before[0]) * 1000 / r["requests"]
+                r["db_cpu_ms"] = (after[1] - before[1]) * 1000 / r["requests"]
+                results[name] = r
 
     print(
         f"bbox GeoJSON queries, {args.sites:,} sites, limit {LIMIT}, 1 km boxes, "
         f"{args.connections} connections, {args.workers} worker(s) each, {args.seconds} s each"
     )
-    print(f"{'server':<22}{'requests':>10}{'req/s':>10}{'p95 ms':>10}{'errors':>8}")
+    print(
+        f"{'server':<22}{'requests':>10}{'req/s':>10}{'p95 ms':>10}{'errors':>8}"
+        f"{'server CPU ms/req':>19}{'db CPU ms/req':>15}"
+    )
     for name, r in results.items():
         print(
             f"{name:<22}{r['requests']:>10.0f}{r['rps']:>10.1f}{r['p95_ms']:>10.1f}"
-            f"{r['errors']:>8.0f}"
+            f"{r['errors']:>8.0f}{r['server_cpu_ms']:>19.2f}{r['db_cpu_ms']:>15.2f}"
         )
     a, b, c = results["geo-outreach"], results["tipg"], results["bare FastAPI+asyncpg"]
     print(
