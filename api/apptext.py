@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from geo_outreach.core.i18n import LANGS, N_, Lang, translator
 from geo_outreach.core.vocab import HAZARDS, SITE_CATEGORIES, SITE_STATUSES
+from geo_outreach.winter.alerts import STATUS_LABELS as ALERT_STATUS_LABELS
 
 __all__ = ["LANGS", "TEXT", "texts"]
 
@@ -402,6 +403,7 @@ CONSOLE: dict[str, str] = {
     **{f"review_category_{code}": text for code, text in SITE_CATEGORIES.items()},
     **{f"review_status_{code}": text for code, text in SITE_STATUSES.items()},
     **{f"review_hazard_{code}": text for code, text in HAZARDS.items()},
+    **{f"review_alert_status_{code}": text for code, text in ALERT_STATUS_LABELS.items()},
     # -- end review --
     # -- reports, admin, import (H3b) --
     "reports_year": N_("Rok"),

@@ -28,6 +28,7 @@ from sqlalchemy import URL, text
 
 from api import apptext
 from geo_outreach.core import db
+from geo_outreach.winter.alerts import STATUS_LABELS
 from tests.api_support import PASSWORD, Api, api_for, free_port
 from tests.browser_support import chromium
 from tests.test_field_app_a11y import AXE, violations
@@ -384,6 +385,9 @@ def test_review_shows_now_and_proposed_and_rejects_only_with_a_reason(
     assert other.locator("input[name=reason]").get_attribute("aria-invalid") == "true"
     assert _change_state(api, rejected) == "pending"
     page.locator("#review-alerts li", has_text=ref).wait_for()
+    # The alert's state in words (Polish page), not its code.
+    heading = page.locator("#review-alerts li", has_text=ref).locator("h3").inner_text()
+    assert heading.split(" · ")[-1] in STATUS_LABELS.values(), heading
     found = axe(page, checker)  # change cards (one with its fault) and alert cards
     assert not found, found
 

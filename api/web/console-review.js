@@ -159,7 +159,7 @@
       });
     });
     return C.el('li', {'data-alert': alert.id, class: 'card'}, [
-      C.el('h3', {id: id + '-h', text: alert.ref + ' · ' + alert.status}),
+      C.el('h3', {id: id + '-h', text: alert.ref + ' · ' + word('review_alert_status_' + alert.status, alert.status)}),
       dl([[C.t('review_alert_seen'), C.when(alert.seen_at)], [C.t('review_alert_where'), where],
           [C.t('review_alert_what'), alert.description], [C.t('review_alert_near'), near]]),
       form
