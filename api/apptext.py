@@ -256,6 +256,7 @@ CONSOLE: dict[str, str] = {
     "plan_state": N_("Stan"),
     "plan_state_published": N_("opublikowany"),
     "plan_state_draft": N_("szkic"),
+    "plan_state_replaced": N_("zastąpiony przez {id}"),
     "plan_open": N_("Otwórz"),
     "plan_open_n": N_("Otwórz {id}"),
     "plan_replaced": N_(

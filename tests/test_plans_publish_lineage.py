@@ -99,6 +99,11 @@ def test_a_new_version_replaces_the_published_one_until_it_has_started(api: Api)
         ids="{" + ",".join(old_ids) + "}",
     )
     assert audited == 1
+    # The list says which published version was replaced, and by which.
+    listed = {p["id"]: p for p in api.client.get("/plans", headers=h).json()}
+    assert listed[first["id"]]["replaced_by"] == second["id"]
+    assert listed[second["id"]]["replaced_by"] is None and listed[second["id"]]["published"]
+    assert listed[other["id"]]["replaced_by"] is None and listed[third["id"]]["replaced_by"] is None
 
     # Once the second version's patrol has started, the third version cannot replace it.
     started = api.client.patch(f"/patrols/{new_ids[0]}", json={"status": "in_progress"}, headers=h)

@@ -68,6 +68,8 @@ class PlanListed(BaseModel):
     created_at: datetime
     created_by: str
     published: bool
+    # A published plan a later published version of it replaced (its planned patrols cancelled).
+    replaced_by: uuid.UUID | None = None
     summary: dict[str, Any]
 
 

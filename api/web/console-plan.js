@@ -381,7 +381,7 @@
           C.el('td', {text: p.day}),
           C.el('td', {class: 'num', text: s.sites_covered}),
           C.el('td', {class: 'num', text: km(s.km)}),
-          C.el('td', {text: p.published ? C.t('plan_state_published') : C.t('plan_state_draft')}),
+          C.el('td', {text: p.replaced_by ? C.t('plan_state_replaced', {id: short(p.replaced_by)}) : (p.published ? C.t('plan_state_published') : C.t('plan_state_draft'))}),
           C.el('td', {}, [C.el('button', {type: 'button', class: 'open-plan', text: C.t('plan_open_n', {id: short(p.id)}),
                                           onclick: function () { openPlan(p.id); }})])
         ]));

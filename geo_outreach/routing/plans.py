@@ -472,6 +472,7 @@ def recent(
         if lo["site_id"]
     }
     audit_read(session, rows, actor=actor, role=role, purpose="list plans", ids=list(shown))
+    replaced = _replaced_by(session, rows)
     return [
         {
             "id": str(r.id),
@@ -481,10 +482,36 @@ def recent(
             "created_at": r.created_at.isoformat(),
             "created_by": r.created_by,
             "published": r.published_at is not None,
+            "replaced_by": replaced.get(r.id),
             "summary": r.summary,
         }
         for r in rows
     ]
+
+
+def _replaced_by(session: Session, rows: list[StoredPlan]) -> dict[uuid.UUID, str]:
+    """Published plans a later published version of the same plan replaced (publish cancels
+    the earlier version's planned patrols): plan id → the id of the version that replaced it."""
+    out: dict[uuid.UUID, str] = {}
+    lineages: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for r in rows:
+        if r.published_at is None:
+            continue
+        if r.id not in lineages:
+            _, lineage = _lineage(session, r.id)
+            lineages.update(dict.fromkeys(lineage, lineage))
+        later = session.scalar(
+            select(StoredPlan.id)
+            .where(
+                StoredPlan.id.in_(lineages[r.id]),
+                StoredPlan.published_at > r.published_at,
+            )
+            .order_by(StoredPlan.published_at.desc())
+            .limit(1)
+        )
+        if later is not None:
+            out[r.id] = str(later)
+    return out
 
 
 def _fault(error: ValidationError) -> tuple[str, str]:
