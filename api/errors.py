@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -67,6 +68,21 @@ def _clean(error: dict[str, Any]) -> dict[str, Any]:
     return {"loc": list(error.get("loc", ())), "msg": str(error.get("msg")), "type": error["type"]}
 
 
+def _value_refused(request: Request) -> JSONResponse:
+    # e.g. a NUL character in a text: the database refused a value; never echo it.
+    log.warning("%s %s: a value was refused by the database", request.method, request.url.path)
+    return JSONResponse(
+        {"detail": "a value could not be stored (invalid characters or out of range)"},
+        status_code=422,
+    )
+
+
+def _db_error(request: Request, kind: type) -> JSONResponse:
+    # The type only: a driver's message can hold the SQL or the values.
+    log.error("%s %s: database error %s", request.method, request.url.path, kind)
+    return JSONResponse({"detail": "the database could not do that"}, status_code=500)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(GeoOutreachError)
     async def _handle(request: Request, exc: GeoOutreachError) -> JSONResponse:
@@ -82,6 +98,8 @@ def install(app: FastAPI) -> None:
             headers["WWW-Authenticate"] = "Bearer"
         if isinstance(exc, RateLimited | Busy):
             headers["Retry-After"] = str(exc.retry_after)
+        if isinstance(exc, DatabaseUnavailable):
+            headers["Retry-After"] = "5"
         return JSONResponse(body, status_code=_status(exc), headers=headers)
 
     @app.exception_handler(OperationalError)
@@ -97,17 +115,23 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(DataError)
     async def _bad_value(request: Request, exc: DataError) -> JSONResponse:
-        # e.g. a NUL character in a text: the database refused a value; never echo it.
-        log.warning("%s %s: a value was refused by the database", request.method, request.url.path)
-        return JSONResponse(
-            {"detail": "a value could not be stored (invalid characters or out of range)"},
-            status_code=422,
-        )
+        return _value_refused(request)
 
     @app.exception_handler(DBAPIError)
     async def _db_failed(request: Request, exc: DBAPIError) -> JSONResponse:
-        log.error("%s %s: database error %s", request.method, request.url.path, type(exc.orig))
-        return JSONResponse({"detail": "the database could not do that"}, status_code=500)
+        return _db_error(request, type(exc.orig))
+
+    # The asyncpg hot path (geo_outreach.core.adb): the database being away is already
+    # DatabaseUnavailable; what is left is the statement's own fault, answered as above.
+    @app.exception_handler(asyncpg.PostgresError)
+    async def _pg_failed(request: Request, exc: asyncpg.PostgresError) -> JSONResponse:
+        if str(exc.sqlstate or "").startswith("22"):  # data exception: a value was refused
+            return _value_refused(request)
+        return _db_error(request, type(exc))
+
+    @app.exception_handler(asyncpg.InterfaceError)
+    async def _pg_client(request: Request, exc: asyncpg.InterfaceError) -> JSONResponse:
+        return _db_error(request, type(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -42,12 +42,9 @@ async def audited_list(
         coll.table, fields=coll.fields(ctx), conds=where, limit=limit, offset=offset, audit=who
     )
     pool: asyncpg.Pool = request.app.state.apool
-    query = adb.positional(stmt)
     try:
         # Alone on its connection, outside a transaction: committed when the row arrives.
-        with adb.domain_errors():
-            row = await pool.fetchrow(query.sql, *query.args(params))
-        body, ids, versions, matched, _logged = row
+        body, ids, versions, matched, _logged = await adb.fetch_one(pool, stmt, params)
     except Exception as exc:  # the failure is recorded on its own, as Ctx.tx does
         await run_in_threadpool(
             ctx.audit,

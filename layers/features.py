@@ -87,10 +87,16 @@ class Page:
 
 
 def _column(table: str, column: str) -> str:
-    if column not in Base.metadata.tables[table].columns:
+    columns = Base.metadata.tables[table].columns
+    if column not in columns or columns[column].info.get("derived"):
         msg = f"{table} has no column {column!r}"
         raise ValueError(msg)
     return column
+
+
+def plain_columns(table: str) -> list[str]:
+    """The table's own columns, in order: not the copies kept for reading (info "derived")."""
+    return [c.name for c in Base.metadata.tables[table].columns if not c.info.get("derived")]
 
 
 def _properties(table: str, fields: Sequence[str]) -> str:

@@ -87,7 +87,10 @@ class SleepingSite(Tracked, Base):
     geom: Mapped[WKBElement] = geometry(GEOMETRY_TYPE)
     # Server-managed (migration 0011's trigger): the row as a GeoJSON Feature with
     # FEATURE_FIELDS, for the busiest read. Never written by the application; not loaded by it.
-    feature_json: Mapped[str] = mapped_column(Text, nullable=False, deferred=True)
+    # info["derived"]: never a property, a field or an export column of its own (layers.features).
+    feature_json: Mapped[str] = mapped_column(
+        Text, nullable=False, deferred=True, info={"derived": True}
+    )
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 

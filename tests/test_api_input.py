@@ -115,6 +115,13 @@ def test_visit_times_out_of_range_are_refused(api: Api, visited_at: str) -> None
     assert _rows(api) == before
 
 
+def test_a_nul_in_a_site_filter_is_refused_by_name(api: Api) -> None:
+    for query in ("district=%00", "bbox=18.55,54.37,18.56,54.38&district=a%00b"):
+        response = api.client.get(f"/sites?{query}", headers=api.headers("coordinator"))
+        assert response.status_code == 422, response.text
+        assert _fields(response) == ["district"]
+
+
 def test_visit_times_in_range_are_kept(api: Api) -> None:
     for visited_at in ("2000-01-01T00:00:00+00:00", _now_plus(minutes=5)):
         response = api.client.post(

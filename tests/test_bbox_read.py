@@ -7,14 +7,21 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 import socket
+from pathlib import Path
 
+import asyncpg
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from sqlalchemy import URL, text
 from sqlalchemy.orm import Session
 
+from api import errors
 from geo_outreach.core import adb, policy
 from geo_outreach.core.errors import DatabaseUnavailable
+from geo_outreach.io import exports
 from layers import features, sites
 
 FIELDS = policy.fields("sleeping_sites", "coordinator")
@@ -156,6 +163,13 @@ def test_positional_statement_keeps_the_names_in_order() -> None:
 def test_stored_feature_is_the_live_build_for_every_site(session: Session) -> None:
     """migration 0011's text equals what the read would build, after writes of every kind."""
     assert sites.FEATURE_FIELDS == policy.SITE_FIELDS_ALL  # staff's reads take the stored text
+    # The database's trigger writes exactly these properties, in this order.
+    body = session.execute(
+        text("SELECT pg_get_functiondef('geo_outreach_site_feature'::regproc)")
+    ).scalar_one()
+    props = body[body.index("'properties'") :]
+    written = re.findall(r"'(\w+)', NEW\.(\w+)", props)
+    assert [k for k, v in written if k == v] == list(sites.FEATURE_FIELDS)
     session.execute(text("SET LOCAL timezone = 'Pacific/Chatham'"))  # the trigger writes UTC
     session.execute(
         text(
@@ -201,3 +215,42 @@ def test_other_field_lists_are_built_live(session: Session) -> None:
     for feature in json.loads(safety.features):
         assert set(feature["properties"]) == set(policy.SITE_FIELDS_SAFETY)
     assert [f["id"] for f in json.loads(full.features)] == [str(i) for i in full.ids]
+
+
+def test_the_stored_feature_is_never_a_field_or_an_export_column(
+    session: Session, tmp_path: Path
+) -> None:
+    with pytest.raises(ValueError, match="no column 'feature_json'"):
+        features.page(session, "sleeping_sites", fields=("code", "feature_json"), limit=1)
+    assert "feature_json" not in features.plain_columns("sleeping_sites")
+    out = tmp_path / "sites.csv"
+    exports.export_layer(session, "sleeping_sites", out, fmt="csv", actor="t", role="coordinator")
+    header = out.read_text(encoding="utf-8").splitlines()[0]
+    assert "access_notes" in header and "feature_json" not in header
+
+
+def test_the_hot_paths_driver_errors_answer_like_the_sync_ones() -> None:
+    """api/errors.py's table for asyncpg: a refused value 422, the database away 503 with
+    Retry-After, any other fault a JSON 500; never the driver's message (SQL, values)."""
+    app = FastAPI()
+    errors.install(app)
+    secret = "SELECT 'Kowalski, piwnica ul. Długa 5'"
+    raised: dict[str, BaseException] = {
+        "value": asyncpg.CharacterNotInRepertoireError(secret),
+        "column": asyncpg.UndefinedColumnError(secret),
+        "client": asyncpg.InterfaceError(secret),
+        "away": DatabaseUnavailable("the database is not reachable right now"),
+    }
+
+    @app.get("/{kind}")
+    async def fail(kind: str) -> None:
+        raise raised[kind]
+
+    client = TestClient(app, raise_server_exceptions=False)
+    expected = {"value": 422, "column": 500, "client": 500, "away": 503}
+    for kind, status in expected.items():
+        response = client.get(f"/{kind}")
+        assert response.status_code == status, kind
+        assert response.headers["content-type"] == "application/json"
+        assert "Kowalski" not in response.text
+    assert client.get("/away").headers["retry-after"] == "5"

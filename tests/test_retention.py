@@ -241,7 +241,9 @@ def test_admin_redacts_a_site_and_a_visit_through_the_api(api: Api) -> None:
     )
     # The stored Feature (migration 0011) is rewritten with the row: the text is gone there too.
     stored = _one(admin, "SELECT feature_json::jsonb FROM sleeping_sites WHERE id = %s", site)
-    assert stored["properties"]["access_notes"] == MARKER and note not in json.dumps(stored, ensure_ascii=False)
+    assert stored["properties"]["access_notes"] == MARKER and note not in json.dumps(
+        stored, ensure_ascii=False
+    )
     actor, detail = _one(
         admin,
         "SELECT actor, detail FROM audit_log WHERE action = 'redact' "

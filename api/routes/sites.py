@@ -64,6 +64,8 @@ async def list_sites(
             raise refuse("category", f"'{category}' is not one of: {', '.join(SITE_CATEGORIES)}")
         conds.append(eq("category", category, table=SITES.table))
     if district is not None:
+        if "\x00" in district:  # PostgreSQL text cannot hold it: say so, naming the field
+            raise refuse("district", "contains a NUL character")
         conds.append(eq("district", district, table=SITES.table))
     return await audited_list(
         ctx, SITES, request, bbox=bbox, limit=limit, offset=offset, conds=conds

@@ -16,6 +16,9 @@ from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 
 from geo_outreach.core.errors import DatabaseUnavailable
 
+CONNECT_TIMEOUT_S = 10.0
+ACQUIRE_TIMEOUT_S = 30.0  # as long as the sync engine's pool waits for a connection
+
 
 def dsn(url: URL | str) -> str:
     """The whole URL (host, port, socket folder, sslmode …) as a libpq-style DSN."""
@@ -27,7 +30,7 @@ async def make_pool(
     *,
     statement_timeout_ms: int = 60_000,
     application_name: str = "geo-outreach",
-    max_size: int = 10,
+    max_size: int = 20,
 ) -> asyncpg.Pool:
     settings = {
         "statement_timeout": str(statement_timeout_ms),
@@ -36,15 +39,29 @@ async def make_pool(
     }
     # min_size 0: the app starts while the database is away and connects on first use.
     pool: asyncpg.Pool = await asyncpg.create_pool(
-        dsn(url), min_size=0, max_size=max_size, server_settings=settings, reset=_no_reset_query
+        dsn(url),
+        min_size=0,
+        max_size=max_size,
+        server_settings=settings,
+        reset=_no_reset_query,
+        timeout=CONNECT_TIMEOUT_S,  # a host that drops packets fails fast, not after a minute
     )
     return pool
 
 
 async def _no_reset_query(conn: asyncpg.Connection) -> None:
     """Instead of asyncpg's RESET ALL / UNLISTEN / CLOSE ALL round trip at every release: this
-    pool runs single statements that leave no session state behind (no SET, LISTEN, cursor or
-    advisory lock). asyncpg still rolls back a transaction left open before calling this."""
+    pool is only for `fetch_one` (single statements that leave no session state behind: no SET,
+    LISTEN, cursor or advisory lock). asyncpg still rolls back a transaction left open."""
+
+
+async def fetch_one(pool: asyncpg.Pool, stmt: TextClause, values: dict[str, Any]) -> Any:
+    """One statement alone on a connection of the pool, outside a transaction (committed when
+    its row arrives), with the database's failures as the domain's."""
+    query = positional(stmt)
+    with domain_errors():
+        async with pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+            return await conn.fetchrow(query.sql, *query.args(values))
 
 
 @dataclass(frozen=True)
@@ -69,21 +86,25 @@ def _positional(sql: str) -> Positional:
     return Positional(str(compiled), tuple(compiled.positiontup or ()))
 
 
+# The database is away, restarting, full or not ours to write (a standby): come back later.
 _AWAY: tuple[type[BaseException], ...] = (
     OSError,
-    TimeoutError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.PostgresConnectionError,
+    TimeoutError,  # connecting, or waiting for a free connection
+    asyncpg.ConnectionDoesNotExistError,  # lost in the middle of a statement
+    asyncpg.PostgresConnectionError,  # SQLSTATE class 08
+    asyncpg.InsufficientResourcesError,  # 53: too many connections, disk full
+    asyncpg.OperatorInterventionError,  # 57: shutdown, restart (57014 is caught first)
+    asyncpg.ReadOnlySQLTransactionError,  # a standby
+    asyncpg.InvalidAuthorizationSpecificationError,  # 28: a password changed under us
 )
 
 
 @contextmanager
 def domain_errors() -> Iterator[None]:
-    """asyncpg's failures as the domain's, as the sync engine's are (api/errors.py): a
-    statement timeout or an unreachable database is DatabaseUnavailable (503), without SQL or
-    values in the message."""
+    """asyncpg's failures of the database (not of the statement) as the domain's, as the sync
+    engine's are (api/errors.py): a statement timeout or an unreachable database is
+    DatabaseUnavailable (503), without SQL or values in the message. A statement's own faults
+    (bad values: SQLSTATE class 22, and the rest) stay asyncpg's, for api/errors.py."""
     try:
         yield
     except asyncpg.QueryCanceledError:

@@ -31,7 +31,6 @@ from geo_outreach.core.errors import invalid
 from geo_outreach.core.vocab import OSM_ATTRIBUTION
 from geo_outreach.io.files import canonical_layer
 from layers import audit, features
-from layers.base import Base
 from layers.features import Cond
 
 FORMATS = ("geojson", "gpkg", "csv", "gpx")
@@ -123,11 +122,10 @@ def export_layer(
     """
     table = canonical_layer(layer, features.LAYOUT)
     geom = features.LAYOUT[table][0]
-    columns = Base.metadata.tables[table].columns
     hidden = {"id", geom}
     if table == "visits" and not include_sensitive:
         hidden.add("note")
-    fields = [c.name for c in columns if c.name not in hidden]
+    fields = [c for c in features.plain_columns(table) if c not in hidden]
     done = export(session, table, fmt=fmt, fields=fields)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(done.body)
@@ -158,7 +156,7 @@ def _frame(
 ) -> gpd.GeoDataFrame:
     """The rows `ids`, in that order, as a typed GeoDataFrame in EPSG:4326; lists as JSON."""
     geom = features.LAYOUT[table][0]
-    known = Base.metadata.tables[table].columns
+    known = features.plain_columns(table)
     for f in fields:  # column names come from the models only
         if f not in known:
             msg = f"{table} has no column {f!r}"
