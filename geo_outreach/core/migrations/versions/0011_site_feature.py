@@ -7,6 +7,9 @@ The property list is frozen here, as migrations are; layers.sites.FEATURE_FIELDS
 the read path, which uses the stored text only for exactly that list, and a test compares the
 stored text with a live build for every row.
 
+The backfill rewrites the table under ALTER TABLE's exclusive lock: reads of sites wait for it
+(seconds for 10⁵ sites; a city has hundreds). Every later change of a site rewrites its text.
+
 Revision ID: 0011
 Revises: 0010
 Create Date: 2026-12-02 17:25:00.000000
