@@ -141,6 +141,7 @@ def test_a_plan_is_stored_and_read_back(api: Api, base: dict[str, Any]) -> None:
         "day": base["request"]["day"],
         "created_by": "api:test-coordinator",
         "published": False,
+        "replaced_by": None,
         "summary": base["summary"],
     }
     assert api.client.get(f"/plans/{uuid.uuid4()}", headers=h).status_code == 404
