@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import TextClause, text
 from sqlalchemy.orm import Session
 
-from layers import sites
+from geo_outreach.core import policy
 from layers.models import Base
 
 # table -> (geometry column or None, ordering column)
@@ -31,9 +31,10 @@ LAYOUT: dict[str, tuple[str | None, str]] = {
 }
 
 
-# table -> (column holding each row's Feature as JSON text, the properties it carries)
+# table -> (column holding each row's Feature as JSON text, the properties it carries). A read
+# asking for exactly these joins the stored text; any other field list is built per request.
 STORED_FEATURE: dict[str, tuple[str, tuple[str, ...]]] = {
-    "sleeping_sites": ("feature_json", sites.FEATURE_FIELDS),
+    "sleeping_sites": ("feature_json", policy.SITE_FIELDS_ALL),
 }
 
 

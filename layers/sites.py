@@ -35,25 +35,6 @@ from layers.base import Base, Tracked, geometry, gist, uuid_pk
 from layers.rules import District, OneOf, sql_happened
 
 TABLE = "sleeping_sites"
-# The properties of the stored Feature (feature_json, migration 0011): staff's view of a site.
-# A read asking for exactly these joins the stored text; any other list is built per request.
-FEATURE_FIELDS = (
-    "code",
-    "name",
-    "category",
-    "status",
-    "estimated_people",
-    "hazards",
-    "access_notes",
-    "district",
-    "last_visit_at",
-    "version",
-    "is_demo",
-    "created_at",
-    "created_by",
-    "updated_at",
-    "updated_by",
-)
 GEOMETRY_TYPE = "POINT"
 
 
@@ -85,8 +66,8 @@ class SleepingSite(Tracked, Base):
     last_visit_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     version: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("1"))
     geom: Mapped[WKBElement] = geometry(GEOMETRY_TYPE)
-    # Server-managed (migration 0011's trigger): the row as a GeoJSON Feature with
-    # FEATURE_FIELDS, for the busiest read. Never written by the application; not loaded by it.
+    # Server-managed (migration 0011's trigger): the row as a GeoJSON Feature with staff's
+    # properties, for the busiest read. Never written by the application; not loaded by it.
     # info["derived"]: never a property, a field or an export column of its own (layers.features).
     feature_json: Mapped[str] = mapped_column(
         Text, nullable=False, deferred=True, info={"derived": True}

@@ -22,7 +22,7 @@ from api import errors
 from geo_outreach.core import adb, policy
 from geo_outreach.core.errors import DatabaseUnavailable
 from geo_outreach.io import exports
-from layers import features, sites
+from layers import features
 
 FIELDS = policy.fields("sleeping_sites", "coordinator")
 
@@ -162,14 +162,14 @@ def test_positional_statement_keeps_the_names_in_order() -> None:
 
 def test_stored_feature_is_the_live_build_for_every_site(session: Session) -> None:
     """migration 0011's text equals what the read would build, after writes of every kind."""
-    assert sites.FEATURE_FIELDS == policy.SITE_FIELDS_ALL  # staff's reads take the stored text
-    # The database's trigger writes exactly these properties, in this order.
+    # The database's trigger writes exactly staff's properties, in their order (staff's reads
+    # take the stored text: layers.features.STORED_FEATURE).
     body = session.execute(
         text("SELECT pg_get_functiondef('geo_outreach_site_feature'::regproc)")
     ).scalar_one()
     props = body[body.index("'properties'") :]
     written = re.findall(r"'(\w+)', NEW\.(\w+)", props)
-    assert [k for k, v in written if k == v] == list(sites.FEATURE_FIELDS)
+    assert [k for k, v in written if k == v] == list(policy.SITE_FIELDS_ALL)
     session.execute(text("SET LOCAL timezone = 'Pacific/Chatham'"))  # the trigger writes UTC
     session.execute(
         text(
@@ -185,7 +185,7 @@ def test_stored_feature_is_the_live_build_for_every_site(session: Session) -> No
         )
     )
     session.execute(text("SET LOCAL timezone = 'UTC'"))
-    props = ", ".join(f"'{f}', t.{f}" for f in sites.FEATURE_FIELDS)
+    props = ", ".join(f"'{f}', t.{f}" for f in policy.SITE_FIELDS_ALL)
     differ = session.execute(
         text(
             "SELECT count(*), count(*) FILTER (WHERE t.feature_json::jsonb IS DISTINCT FROM "

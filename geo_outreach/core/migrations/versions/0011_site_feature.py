@@ -3,9 +3,9 @@
 row per request. A trigger writes it on every insert and update, after every other BEFORE
 trigger, so it always shows the row as stored; a redaction rewrites it with the row.
 
-The property list is frozen here, as migrations are; layers.sites.FEATURE_FIELDS names it for
-the read path, which uses the stored text only for exactly that list, and a test compares the
-stored text with a live build for every row.
+The property list is frozen here, as migrations are: staff's (policy.SITE_FIELDS_ALL). The
+read path (layers.features.STORED_FEATURE) uses the stored text only for exactly that list, and
+a test compares the stored text and the trigger's list with the code's.
 
 The backfill rewrites the table under ALTER TABLE's exclusive lock: reads of sites wait for it
 (seconds for 10⁵ sites; a city has hundreds). Every later change of a site rewrites its text.
