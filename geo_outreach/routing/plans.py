@@ -491,26 +491,22 @@ def recent(
 
 def _replaced_by(session: Session, rows: list[StoredPlan]) -> dict[uuid.UUID, str]:
     """Published plans a later published version of the same plan replaced (publish cancels
-    the earlier version's planned patrols): plan id → the id of the version that replaced it."""
+    the earlier version's planned patrols): plan id → the id of the version that replaced it.
+    One lineage lookup and one query per lineage shown, not per plan."""
     out: dict[uuid.UUID, str] = {}
-    lineages: dict[uuid.UUID, list[uuid.UUID]] = {}
+    seen: set[uuid.UUID] = set()
     for r in rows:
-        if r.published_at is None:
+        if r.published_at is None or r.id in seen:
             continue
-        if r.id not in lineages:
-            _, lineage = _lineage(session, r.id)
-            lineages.update(dict.fromkeys(lineage, lineage))
-        later = session.scalar(
-            select(StoredPlan.id)
-            .where(
-                StoredPlan.id.in_(lineages[r.id]),
-                StoredPlan.published_at > r.published_at,
-            )
-            .order_by(StoredPlan.published_at.desc())
-            .limit(1)
-        )
-        if later is not None:
-            out[r.id] = str(later)
+        _, lineage = _lineage(session, r.id)
+        seen.update(lineage)
+        published = session.execute(
+            select(StoredPlan.id, StoredPlan.published_at)
+            .where(StoredPlan.id.in_(lineage), StoredPlan.published_at.is_not(None))
+            .order_by(StoredPlan.published_at)
+        ).all()
+        latest = published[-1].id  # every version published before the latest is replaced
+        out.update({p.id: str(latest) for p in published[:-1]})
     return out
 
 
